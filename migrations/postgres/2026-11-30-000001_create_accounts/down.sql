@@ -1,0 +1,2 @@
+DROP TABLE demo_users;
+DROP TABLE users;

@@ -1,0 +1,3 @@
+DROP TABLE otp_send_limits;
+DROP TABLE otps;
+DROP TABLE signup_otps;

@@ -1,0 +1,55 @@
+//! The one-shot commands: `migrate [--revert]` and `cleanup`.
+
+use std::error::Error;
+use std::sync::Arc;
+
+use crate::clock::SystemClock;
+use crate::config::Config;
+use crate::db;
+use crate::mail::Mailer;
+use crate::otp::OtpService;
+
+type CliResult = Result<(), Box<dyn Error + Send + Sync>>;
+
+/// Applies pending migrations, or reverts the most recent one, printing each version.
+pub fn migrate(config: &Config, revert: bool) -> CliResult {
+    let pool = db::build_pool(&config.database, 1, config.db_pool_timeout);
+    let mut conn = pool.get()?;
+    if revert {
+        let version = db::revert_last_migration(&mut conn)?;
+        println!("reverted migration {version}");
+    } else {
+        let applied = db::run_migrations(&mut conn)?;
+        if applied.is_empty() {
+            println!("no pending migrations");
+        }
+        for version in applied {
+            println!("applied migration {version}");
+        }
+    }
+    Ok(())
+}
+
+/// Deletes expired codes once and prints how many.
+pub fn cleanup(config: Config) -> CliResult {
+    actix_web::rt::System::new().block_on(async move {
+        let pool = db::build_pool(&config.database, 1, config.db_pool_timeout);
+        let mailer = Mailer::new(&config.mail)?;
+        let service = OtpService::new(
+            pool,
+            mailer,
+            Arc::new(SystemClock),
+            config.otp,
+            &config.otp_secret,
+        );
+        let report = service.cleanup().await?;
+        println!(
+            "deleted {} expired codes ({} signup, {} activation) and {} stale send limits",
+            report.codes(),
+            report.signup_otps,
+            report.otps,
+            report.send_limits
+        );
+        Ok(())
+    })
+}

@@ -1,0 +1,470 @@
+//! Configuration, read once at start-up from environment variables (and a `.env`
+//! file when present). Every variable is documented, with its default, in
+//! `.env.sample`. A bad value stops start-up with an error naming the variable.
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::str::FromStr;
+use std::time::Duration;
+
+use lettre::message::Mailbox;
+use rand::TryRng;
+use rand::rngs::SysRng;
+
+/// Shortest accepted `OTP_SECRET`, in bytes: the HMAC-SHA256 key should carry at
+/// least 256 bits.
+pub const MIN_SECRET_LEN: usize = 32;
+
+/// Everything the service needs to run.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub database: DatabaseUrl,
+    pub bind_addr: SocketAddr,
+    pub db_pool_size: u32,
+    pub db_pool_timeout: Duration,
+    pub mail: MailConfig,
+    pub otp_secret: OtpSecret,
+    /// True when no `OTP_SECRET` was set and a random one was made for this process.
+    pub otp_secret_generated: bool,
+    pub otp: OtpPolicy,
+    pub cleanup_interval: Duration,
+}
+
+/// Where the data lives; the URL's scheme picks the backend.
+#[derive(Clone, PartialEq, Eq)]
+pub enum DatabaseUrl {
+    Postgres(String),
+    Sqlite(PathBuf),
+}
+
+/// How emails leave the service.
+#[derive(Debug, Clone)]
+pub struct MailConfig {
+    pub transport: MailTransport,
+    pub from: Mailbox,
+}
+
+#[derive(Clone)]
+pub enum MailTransport {
+    /// Print each whole email to standard output (development).
+    Stdout,
+    /// Write each email as an `.eml` file into a folder (development, tests).
+    File(PathBuf),
+    /// Deliver through an SMTP relay.
+    Smtp { url: String, timeout: Duration },
+}
+
+/// The rules every code lives by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OtpPolicy {
+    pub length: usize,
+    pub ttl: Duration,
+    pub max_attempts: u32,
+    pub resend_cooldown: Duration,
+    pub max_sends_per_hour: u32,
+}
+
+impl Default for OtpPolicy {
+    fn default() -> Self {
+        Self {
+            length: 6,
+            ttl: Duration::from_secs(600),
+            max_attempts: 5,
+            resend_cooldown: Duration::from_secs(60),
+            max_sends_per_hour: 5,
+        }
+    }
+}
+
+/// The HMAC key that codes are hashed under. `Debug` never shows it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct OtpSecret(Vec<u8>);
+
+impl OtpSecret {
+    pub fn new(bytes: impl Into<Vec<u8>>) -> Self {
+        Self(bytes.into())
+    }
+
+    /// A random key for this process only.
+    pub fn random() -> Self {
+        let mut bytes = vec![0u8; MIN_SECRET_LEN];
+        // Start-up: without OS entropy there is nothing sensible to run.
+        SysRng
+            .try_fill_bytes(&mut bytes)
+            .expect("the operating system's random number generator failed");
+        Self(bytes)
+    }
+
+    pub fn expose(&self) -> &[u8] {
+        &self.0
+    }
+}
+
+impl fmt::Debug for OtpSecret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("OtpSecret(<redacted>)")
+    }
+}
+
+/// The URL may hold a password: show the backend and host shape only.
+impl fmt::Debug for DatabaseUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            DatabaseUrl::Postgres(_) => f.write_str("Postgres(<url>)"),
+            DatabaseUrl::Sqlite(path) => write!(f, "Sqlite({})", path.display()),
+        }
+    }
+}
+
+impl fmt::Debug for MailTransport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            MailTransport::Stdout => f.write_str("Stdout"),
+            MailTransport::File(dir) => write!(f, "File({})", dir.display()),
+            MailTransport::Smtp { timeout, .. } => write!(f, "Smtp(<url>, timeout {timeout:?})"),
+        }
+    }
+}
+
+impl DatabaseUrl {
+    /// `postgres://` and `postgresql://` select PostgreSQL; `sqlite://PATH` or a bare
+    /// path selects SQLite; any other scheme is refused rather than taken for a file name.
+    pub fn parse(raw: &str) -> Result<Self, String> {
+        let raw = raw.trim();
+        if raw.is_empty() {
+            return Err("must not be empty".into());
+        }
+        if raw.starts_with("postgres://") || raw.starts_with("postgresql://") {
+            return Ok(DatabaseUrl::Postgres(raw.to_owned()));
+        }
+        if let Some(path) = raw.strip_prefix("sqlite://") {
+            if path.is_empty() {
+                return Err("sqlite:// needs a file path, e.g. sqlite://signup-otp.db".into());
+            }
+            return Ok(DatabaseUrl::Sqlite(PathBuf::from(path)));
+        }
+        if let Some((scheme, _)) = raw.split_once("://") {
+            return Err(format!(
+                "unsupported scheme {scheme:?}: use postgres://, postgresql://, sqlite:// or a file path"
+            ));
+        }
+        Ok(DatabaseUrl::Sqlite(PathBuf::from(raw)))
+    }
+
+    pub fn is_postgres(&self) -> bool {
+        matches!(self, DatabaseUrl::Postgres(_))
+    }
+}
+
+/// A configuration value that could not be used.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid {variable}: {message}")]
+pub struct ConfigError {
+    pub variable: &'static str,
+    pub message: String,
+}
+
+impl ConfigError {
+    fn new(variable: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            variable,
+            message: message.into(),
+        }
+    }
+}
+
+impl Config {
+    /// Reads the process environment.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// Reads configuration through `lookup`, which maps a variable name to its
+    /// value; an empty value counts as unset.
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let env = Env(&lookup);
+        let database = env
+            .get("DATABASE_URL")
+            .map_or(
+                Ok(DatabaseUrl::Sqlite(PathBuf::from("signup-otp.db"))),
+                |raw| DatabaseUrl::parse(&raw),
+            )
+            .map_err(|message| ConfigError::new("DATABASE_URL", message))?;
+
+        let (otp_secret, otp_secret_generated) = match env.get("OTP_SECRET") {
+            Some(secret) if secret.len() < MIN_SECRET_LEN => {
+                return Err(ConfigError::new(
+                    "OTP_SECRET",
+                    format!("must be at least {MIN_SECRET_LEN} characters"),
+                ));
+            }
+            Some(secret) => (OtpSecret::new(secret.into_bytes()), false),
+            None if database.is_postgres() => {
+                return Err(ConfigError::new(
+                    "OTP_SECRET",
+                    format!(
+                        "is required with PostgreSQL (at least {MIN_SECRET_LEN} random characters, \
+                         the same on every instance)"
+                    ),
+                ));
+            }
+            None => (OtpSecret::random(), true),
+        };
+
+        let otp = OtpPolicy {
+            length: env.parse_in("OTP_LENGTH", 6, 4..=10)?,
+            ttl: env.seconds("OTP_TTL_SECS", 600)?,
+            max_attempts: env.parse_in("OTP_MAX_ATTEMPTS", 5, 1..=1000)?,
+            resend_cooldown: env.seconds_or_zero("OTP_RESEND_COOLDOWN_SECS", 60)?,
+            max_sends_per_hour: env.parse_in("OTP_MAX_SENDS_PER_HOUR", 5, 1..=10_000)?,
+        };
+
+        Ok(Config {
+            database,
+            bind_addr: env.parse("BIND_ADDR", SocketAddr::from(([127, 0, 0, 1], 8080)))?,
+            db_pool_size: env.parse_in("DB_POOL_SIZE", 10, 1..=1000)?,
+            db_pool_timeout: env.seconds("DB_POOL_TIMEOUT_SECS", 5)?,
+            mail: mail_config(&env)?,
+            otp_secret,
+            otp_secret_generated,
+            otp,
+            cleanup_interval: env.seconds("CLEANUP_INTERVAL_SECS", 300)?,
+        })
+    }
+}
+
+fn mail_config(env: &Env<'_>) -> Result<MailConfig, ConfigError> {
+    let transport = match env.get("MAIL_TRANSPORT").as_deref() {
+        None | Some("stdout") => MailTransport::Stdout,
+        Some("file") => MailTransport::File(PathBuf::from(
+            env.get("MAIL_DIR").unwrap_or_else(|| "mail".into()),
+        )),
+        Some("smtp") => {
+            let url = env.get("SMTP_URL").ok_or_else(|| {
+                ConfigError::new(
+                    "SMTP_URL",
+                    "is required with MAIL_TRANSPORT=smtp (e.g. smtp://127.0.0.1:2525)",
+                )
+            })?;
+            let parsed = url::Url::parse(&url)
+                .map_err(|e| ConfigError::new("SMTP_URL", format!("not a URL: {e}")))?;
+            if !matches!(parsed.scheme(), "smtp" | "smtps") || parsed.host_str().is_none() {
+                return Err(ConfigError::new(
+                    "SMTP_URL",
+                    "must look like smtp://host:port or smtps://user:pass@host",
+                ));
+            }
+            MailTransport::Smtp {
+                url,
+                timeout: env.seconds("SMTP_TIMEOUT_SECS", 10)?,
+            }
+        }
+        Some(other) => {
+            return Err(ConfigError::new(
+                "MAIL_TRANSPORT",
+                format!("{other:?} is not one of stdout, file, smtp"),
+            ));
+        }
+    };
+    let from = env
+        .get("MAIL_FROM")
+        .unwrap_or_else(|| "signup-otp <no-reply@localhost>".into());
+    let from = from
+        .parse::<Mailbox>()
+        .map_err(|e| ConfigError::new("MAIL_FROM", format!("{from:?} is not a mailbox: {e}")))?;
+    Ok(MailConfig { transport, from })
+}
+
+/// Typed access to the variables, each error naming its variable.
+struct Env<'a>(&'a dyn Fn(&str) -> Option<String>);
+
+impl Env<'_> {
+    fn get(&self, name: &str) -> Option<String> {
+        (self.0)(name)
+            .map(|v| v.trim().to_owned())
+            .filter(|v| !v.is_empty())
+    }
+
+    fn parse<T>(&self, name: &'static str, default: T) -> Result<T, ConfigError>
+    where
+        T: FromStr,
+        T::Err: fmt::Display,
+    {
+        match self.get(name) {
+            None => Ok(default),
+            Some(raw) => raw
+                .parse()
+                .map_err(|e| ConfigError::new(name, format!("{raw:?}: {e}"))),
+        }
+    }
+
+    fn parse_in<T>(
+        &self,
+        name: &'static str,
+        default: T,
+        range: std::ops::RangeInclusive<T>,
+    ) -> Result<T, ConfigError>
+    where
+        T: FromStr + PartialOrd + fmt::Display,
+        T::Err: fmt::Display,
+    {
+        let value = self.parse(name, default)?;
+        if range.contains(&value) {
+            Ok(value)
+        } else {
+            Err(ConfigError::new(
+                name,
+                format!("{value} is outside {}..={}", range.start(), range.end()),
+            ))
+        }
+    }
+
+    /// A whole number of seconds, at least one.
+    fn seconds(&self, name: &'static str, default: u64) -> Result<Duration, ConfigError> {
+        self.parse_in(name, default, 1..=u64::from(u32::MAX))
+            .map(Duration::from_secs)
+    }
+
+    /// A whole number of seconds; zero turns the feature off.
+    fn seconds_or_zero(&self, name: &'static str, default: u64) -> Result<Duration, ConfigError> {
+        self.parse_in(name, default, 0..=u64::from(u32::MAX))
+            .map(Duration::from_secs)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use super::*;
+
+    fn config(vars: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        let vars: HashMap<String, String> = vars
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        Config::from_lookup(|name| vars.get(name).cloned())
+    }
+
+    #[test]
+    fn defaults_serve_sqlite_on_localhost_with_a_generated_secret() {
+        let config = config(&[]).unwrap();
+        assert_eq!(
+            config.database,
+            DatabaseUrl::Sqlite(PathBuf::from("signup-otp.db"))
+        );
+        assert_eq!(config.bind_addr.to_string(), "127.0.0.1:8080");
+        assert!(config.otp_secret_generated);
+        assert_eq!(config.otp, OtpPolicy::default());
+        assert_eq!(config.cleanup_interval, Duration::from_secs(300));
+        assert!(matches!(config.mail.transport, MailTransport::Stdout));
+    }
+
+    #[test]
+    fn the_url_scheme_picks_the_backend() {
+        for (raw, postgres) in [
+            ("postgres://u@h/db", true),
+            ("postgresql://u@h/db", true),
+            ("sqlite://data/otp.db", false),
+            ("/var/lib/otp.db", false),
+            ("otp.db", false),
+        ] {
+            assert_eq!(
+                DatabaseUrl::parse(raw).unwrap().is_postgres(),
+                postgres,
+                "{raw}"
+            );
+        }
+        assert_eq!(
+            DatabaseUrl::parse("sqlite:///var/lib/otp.db").unwrap(),
+            DatabaseUrl::Sqlite(PathBuf::from("/var/lib/otp.db"))
+        );
+    }
+
+    #[test]
+    fn unknown_database_schemes_are_refused() {
+        let err = config(&[("DATABASE_URL", "mysql://root@localhost/otp")]).unwrap_err();
+        assert_eq!(err.variable, "DATABASE_URL");
+        assert!(err.message.contains("mysql"), "{err}");
+    }
+
+    #[test]
+    fn postgres_requires_a_long_enough_secret() {
+        let err = config(&[("DATABASE_URL", "postgres://localhost/otp")]).unwrap_err();
+        assert_eq!(err.variable, "OTP_SECRET");
+        let err = config(&[
+            ("DATABASE_URL", "postgres://localhost/otp"),
+            ("OTP_SECRET", "short"),
+        ])
+        .unwrap_err();
+        assert_eq!(err.variable, "OTP_SECRET");
+        let ok = config(&[
+            ("DATABASE_URL", "postgres://localhost/otp"),
+            ("OTP_SECRET", &"k".repeat(32)),
+        ])
+        .unwrap();
+        assert!(!ok.otp_secret_generated);
+        assert_eq!(ok.otp_secret.expose(), "k".repeat(32).as_bytes());
+    }
+
+    #[test]
+    fn bad_numbers_name_their_variable() {
+        for (name, value) in [
+            ("OTP_LENGTH", "six"),
+            ("OTP_LENGTH", "3"),
+            ("OTP_LENGTH", "11"),
+            ("OTP_TTL_SECS", "0"),
+            ("OTP_TTL_SECS", "-5"),
+            ("OTP_MAX_ATTEMPTS", "0"),
+            ("OTP_MAX_SENDS_PER_HOUR", "0"),
+            ("DB_POOL_SIZE", "0"),
+            ("CLEANUP_INTERVAL_SECS", "soon"),
+            ("BIND_ADDR", "localhost"),
+        ] {
+            let err = config(&[(name, value)]).unwrap_err();
+            assert_eq!(err.variable, name, "{name}={value}: {err}");
+            assert!(err.to_string().starts_with(&format!("invalid {name}:")));
+        }
+    }
+
+    #[test]
+    fn a_zero_cooldown_turns_the_cooldown_off() {
+        let config = config(&[("OTP_RESEND_COOLDOWN_SECS", "0")]).unwrap();
+        assert_eq!(config.otp.resend_cooldown, Duration::ZERO);
+    }
+
+    #[test]
+    fn smtp_needs_a_valid_smtp_url() {
+        let err = config(&[("MAIL_TRANSPORT", "smtp")]).unwrap_err();
+        assert_eq!(err.variable, "SMTP_URL");
+        let err = config(&[("MAIL_TRANSPORT", "smtp"), ("SMTP_URL", "http://x")]).unwrap_err();
+        assert_eq!(err.variable, "SMTP_URL");
+        let ok = config(&[
+            ("MAIL_TRANSPORT", "smtp"),
+            ("SMTP_URL", "smtps://user:pass@mail.example.com"),
+        ])
+        .unwrap();
+        assert!(matches!(ok.mail.transport, MailTransport::Smtp { .. }));
+    }
+
+    #[test]
+    fn unknown_mail_transports_and_bad_senders_are_refused() {
+        let err = config(&[("MAIL_TRANSPORT", "carrier-pigeon")]).unwrap_err();
+        assert_eq!(err.variable, "MAIL_TRANSPORT");
+        let err = config(&[("MAIL_FROM", "not an address")]).unwrap_err();
+        assert_eq!(err.variable, "MAIL_FROM");
+    }
+
+    #[test]
+    fn debug_output_hides_the_secret_and_the_database_url() {
+        let config = config(&[
+            ("DATABASE_URL", "postgres://user:hunter2@db/otp"),
+            ("OTP_SECRET", "super-secret-key-super-secret-key"),
+        ])
+        .unwrap();
+        let debug = format!("{config:?}");
+        assert!(!debug.contains("hunter2"), "{debug}");
+        assert!(!debug.contains("super-secret"), "{debug}");
+    }
+}

@@ -1,0 +1,136 @@
+//! Storage: one connection type over PostgreSQL and SQLite, its pool, the embedded
+//! migrations, and the models whose methods hold every query the service runs.
+//!
+//! Query functions take `&mut DbConnection` and return `QueryResult`; [`run`] is
+//! the one way async code reaches them, on the blocking thread pool.
+
+mod migrations;
+pub mod models;
+mod pool;
+
+pub use crate::schema;
+pub use migrations::{MigrationError, applied_migrations, revert_last_migration, run_migrations};
+pub use pool::{ConnectionManager, DbPool, build_pool};
+
+use diesel::connection::{AnsiTransactionManager, Connection, TransactionManager};
+use diesel::result::Error as DieselError;
+
+/// A connection to either backend. Queries written against it run on both;
+/// where a backend needs its own statement, [`per_backend!`] matches on it.
+#[derive(diesel::MultiConnection)]
+pub enum DbConnection {
+    Pg(diesel::PgConnection),
+    Sqlite(diesel::SqliteConnection),
+}
+
+/// Runs `$body` with `$conn` bound to the inner connection of whichever backend
+/// `$db` is, for the statements the multi-backend type cannot express
+/// (`ON CONFLICT`, for one). The body is compiled once per backend.
+#[macro_export]
+macro_rules! per_backend {
+    ($db:expr, |$conn:ident| $body:expr) => {
+        match $db {
+            $crate::db::DbConnection::Pg($conn) => $body,
+            $crate::db::DbConnection::Sqlite($conn) => $body,
+        }
+    };
+}
+
+/// Why storage could not do what was asked.
+#[derive(Debug, thiserror::Error)]
+pub enum DbError {
+    /// No connection could be had (the pool timed out, the server is down) or the
+    /// connection broke mid-statement: worth retrying later.
+    #[error("the database is unavailable")]
+    Unavailable(#[source] Box<dyn std::error::Error + Send + Sync>),
+    /// A statement failed for another reason: a bug or a schema mismatch.
+    #[error("database query failed")]
+    Query(#[source] DieselError),
+    /// The blocking task was cancelled or panicked.
+    #[error("a database task did not complete")]
+    Task,
+}
+
+impl From<DieselError> for DbError {
+    fn from(error: DieselError) -> Self {
+        use diesel::result::DatabaseErrorKind as Kind;
+        match error {
+            DieselError::DatabaseError(Kind::ClosedConnection | Kind::UnableToSendCommand, _)
+            | DieselError::BrokenTransactionManager => DbError::Unavailable(Box::new(error)),
+            DieselError::DatabaseError(_, ref info) if is_connection_loss(info.message()) => {
+                DbError::Unavailable(Box::new(error))
+            }
+            other => DbError::Query(other),
+        }
+    }
+}
+
+/// libpq reports a server that went away mid-query as an unknown database error;
+/// SQLite reports a lock it waited too long for as "database is locked".
+fn is_connection_loss(message: &str) -> bool {
+    const SIGNS: [&str; 6] = [
+        "server closed the connection",
+        "terminating connection",
+        "no connection to the server",
+        "could not receive data from server",
+        "connection to server",
+        "database is locked",
+    ];
+    SIGNS.iter().any(|sign| message.contains(sign))
+}
+
+/// Runs blocking Diesel work on actix's blocking thread pool with a pooled
+/// connection, so async workers never wait on the database.
+pub async fn run<T, E, F>(pool: &DbPool, work: F) -> Result<T, E>
+where
+    F: FnOnce(&mut DbConnection) -> Result<T, E> + Send + 'static,
+    T: Send + 'static,
+    E: From<DbError> + Send + 'static,
+{
+    let pool = pool.clone();
+    actix_web::web::block(move || {
+        let mut conn = pool
+            .get()
+            .map_err(|e| E::from(DbError::Unavailable(Box::new(e))))?;
+        work(&mut conn)
+    })
+    .await
+    .map_err(|_| E::from(DbError::Task))?
+}
+
+/// Runs `work` in a transaction that takes the write lock up front.
+///
+/// On PostgreSQL this is an ordinary transaction: the flows make their writes
+/// conditional and check the affected row count. On SQLite it is `BEGIN IMMEDIATE`,
+/// so two writers queue on the busy timeout instead of one failing with
+/// "database is locked" when it upgrades a read lock.
+pub fn write_transaction<T, E, F>(conn: &mut DbConnection, work: F) -> Result<T, E>
+where
+    F: FnOnce(&mut DbConnection) -> Result<T, E>,
+    E: From<DieselError>,
+{
+    type Manager = <DbConnection as Connection>::TransactionManager;
+    match conn {
+        DbConnection::Sqlite(inner) => {
+            AnsiTransactionManager::begin_transaction_sql(inner, "BEGIN IMMEDIATE")?
+        }
+        DbConnection::Pg(inner) => AnsiTransactionManager::begin_transaction(inner)?,
+    }
+    match work(conn) {
+        Ok(value) => {
+            Manager::commit_transaction(conn)?;
+            Ok(value)
+        }
+        Err(error) => match Manager::rollback_transaction(conn) {
+            Ok(()) | Err(DieselError::BrokenTransactionManager) => Err(error),
+            Err(rollback_error) => Err(rollback_error.into()),
+        },
+    }
+}
+
+/// One round trip that proves the database answers.
+pub fn ping(conn: &mut DbConnection) -> Result<(), DbError> {
+    use diesel::RunQueryDsl;
+    diesel::sql_query("SELECT 1").execute(conn)?;
+    Ok(())
+}

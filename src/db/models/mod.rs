@@ -1,0 +1,12 @@
+//! One file per table (accounts span two). Every query the service runs is a
+//! method here; flows compose them inside one transaction.
+
+mod account;
+mod otp;
+mod send_limit;
+mod signup_otp;
+
+pub use account::{Account, AccountId, DemoUser, NewAccount, User};
+pub use otp::{NewOtp, Otp};
+pub use send_limit::SendLimit;
+pub use signup_otp::{NewSignupOtp, SignupOtp};

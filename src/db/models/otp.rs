@@ -1,0 +1,136 @@
+//! `otps`: activation codes for existing, inactive accounts, one per account.
+
+use chrono::NaiveDateTime;
+use diesel::prelude::*;
+
+use super::AccountId;
+use crate::db::DbConnection;
+use crate::db::schema::otps;
+use crate::per_backend;
+
+#[derive(Queryable, Selectable, Identifiable)]
+#[diesel(table_name = otps, check_for_backend(diesel::pg::Pg, diesel::sqlite::Sqlite))]
+pub struct Otp {
+    pub id: i32,
+    pub user_id: Option<i32>,
+    pub demo_user_id: Option<i32>,
+    pub otp_hash: Vec<u8>,
+    pub attempts: i32,
+    pub created_at: NaiveDateTime,
+    pub expires_at: NaiveDateTime,
+}
+
+/// A code to store for an account; see [`NewOtp::upsert`].
+#[derive(Insertable)]
+#[diesel(table_name = otps)]
+pub struct NewOtp<'a> {
+    pub user_id: Option<i32>,
+    pub demo_user_id: Option<i32>,
+    pub otp_hash: &'a [u8],
+    pub attempts: i32,
+    pub created_at: NaiveDateTime,
+    pub expires_at: NaiveDateTime,
+}
+
+impl<'a> NewOtp<'a> {
+    pub fn new(
+        account: AccountId,
+        otp_hash: &'a [u8],
+        created_at: NaiveDateTime,
+        expires_at: NaiveDateTime,
+    ) -> Self {
+        let (user_id, demo_user_id) = match account {
+            AccountId::Live(id) => (Some(id), None),
+            AccountId::Demo(id) => (None, Some(id)),
+        };
+        Self {
+            user_id,
+            demo_user_id,
+            otp_hash,
+            attempts: 0,
+            created_at,
+            expires_at,
+        }
+    }
+
+    /// Stores the account's code, or replaces its previous one and resets its attempts.
+    pub fn upsert(&self, conn: &mut DbConnection) -> QueryResult<()> {
+        use crate::db::schema::otps::dsl::*;
+        let replace = (
+            otp_hash.eq(self.otp_hash),
+            attempts.eq(0),
+            created_at.eq(self.created_at),
+            expires_at.eq(self.expires_at),
+        );
+        if self.user_id.is_some() {
+            per_backend!(conn, |c| diesel::insert_into(otps)
+                .values(self)
+                .on_conflict(user_id)
+                .do_update()
+                .set(replace)
+                .execute(c))?;
+        } else {
+            per_backend!(conn, |c| diesel::insert_into(otps)
+                .values(self)
+                .on_conflict(demo_user_id)
+                .do_update()
+                .set(replace)
+                .execute(c))?;
+        }
+        Ok(())
+    }
+}
+
+impl Otp {
+    /// The account's code, whatever its state.
+    pub fn find_for(conn: &mut DbConnection, account: AccountId) -> QueryResult<Option<Otp>> {
+        let query = otps::table.select(Otp::as_select()).into_boxed();
+        let query = match account {
+            AccountId::Live(id) => query.filter(otps::user_id.eq(id)),
+            AccountId::Demo(id) => query.filter(otps::demo_user_id.eq(id)),
+        };
+        query.first(conn).optional()
+    }
+
+    pub fn is_live(&self, now: NaiveDateTime) -> bool {
+        self.expires_at > now
+    }
+
+    /// Spends one attempt unless `max_attempts` are already spent; see
+    /// [`SignupOtp::record_failed_attempt`](super::SignupOtp::record_failed_attempt).
+    pub fn record_failed_attempt(
+        conn: &mut DbConnection,
+        id: i32,
+        max_attempts: i32,
+    ) -> QueryResult<bool> {
+        let changed = diesel::update(otps::table)
+            .filter(otps::id.eq(id))
+            .filter(otps::attempts.lt(max_attempts))
+            .set(otps::attempts.eq(otps::attempts + 1))
+            .execute(conn)?;
+        Ok(changed == 1)
+    }
+
+    /// Deletes the code if it can still be used; returns whether this call did.
+    /// Of any number of concurrent calls, exactly one sees `true`.
+    pub fn consume(
+        conn: &mut DbConnection,
+        id: i32,
+        max_attempts: i32,
+        now: NaiveDateTime,
+    ) -> QueryResult<bool> {
+        let deleted = diesel::delete(
+            otps::table
+                .filter(otps::id.eq(id))
+                .filter(otps::attempts.lt(max_attempts))
+                .filter(otps::expires_at.gt(now)),
+        )
+        .execute(conn)?;
+        Ok(deleted == 1)
+    }
+
+    /// Deletes every code expired at `now`.
+    pub fn delete_expired(conn: &mut DbConnection, now: NaiveDateTime) -> QueryResult<usize> {
+        diesel::delete(otps::table.filter(otps::expires_at.le(now))).execute(conn)
+    }
+}

@@ -1,0 +1,95 @@
+//! `otp_send_limits`: when each (email, user_type) was last sent a message and how
+//! many it has had in the current hourly window. Kept apart from the codes so that
+//! addresses with and without accounts are throttled alike.
+
+use chrono::NaiveDateTime;
+use diesel::prelude::*;
+
+use crate::db::DbConnection;
+use crate::db::schema::otp_send_limits;
+use crate::domain::{EmailAddress, UserType};
+use crate::per_backend;
+
+#[derive(Debug, Clone, PartialEq, Eq, Queryable, Selectable, Insertable)]
+#[diesel(table_name = otp_send_limits, check_for_backend(diesel::pg::Pg, diesel::sqlite::Sqlite))]
+pub struct SendLimit {
+    pub email: String,
+    pub user_type: String,
+    pub last_sent_at: NaiveDateTime,
+    pub window_started_at: NaiveDateTime,
+    pub sends_in_window: i32,
+}
+
+impl SendLimit {
+    pub fn find(
+        conn: &mut DbConnection,
+        email: &EmailAddress,
+        user_type: UserType,
+    ) -> QueryResult<Option<SendLimit>> {
+        otp_send_limits::table
+            .find((email.as_str(), user_type.as_str()))
+            .select(SendLimit::as_select())
+            .first(conn)
+            .optional()
+    }
+
+    /// Inserts the first record for an identity; returns `false` if a concurrent
+    /// send inserted one first (`ON CONFLICT DO NOTHING`, so the transaction
+    /// stays usable and the caller can re-read the winner's record).
+    pub fn insert_new(&self, conn: &mut DbConnection) -> QueryResult<bool> {
+        let inserted = per_backend!(conn, |c| diesel::insert_into(otp_send_limits::table)
+            .values(self)
+            .on_conflict_do_nothing()
+            .execute(c))?;
+        Ok(inserted == 1)
+    }
+
+    /// Replaces `expected` with `self` if the row still holds exactly `expected`;
+    /// returns whether it did. A concurrent send that got there first makes this
+    /// return `false` (on PostgreSQL the second writer waits for the first's row
+    /// lock, then re-reads the row and no longer matches).
+    pub fn replace(&self, conn: &mut DbConnection, expected: &SendLimit) -> QueryResult<bool> {
+        use crate::db::schema::otp_send_limits::dsl::*;
+        let changed = diesel::update(otp_send_limits.find((&expected.email, &expected.user_type)))
+            .filter(last_sent_at.eq(expected.last_sent_at))
+            .filter(window_started_at.eq(expected.window_started_at))
+            .filter(sends_in_window.eq(expected.sends_in_window))
+            .set((
+                last_sent_at.eq(self.last_sent_at),
+                window_started_at.eq(self.window_started_at),
+                sends_in_window.eq(self.sends_in_window),
+            ))
+            .execute(conn)?;
+        Ok(changed == 1)
+    }
+
+    /// Deletes the row if it still holds exactly `self`.
+    pub fn delete_if_unchanged(&self, conn: &mut DbConnection) -> QueryResult<bool> {
+        use crate::db::schema::otp_send_limits::dsl::*;
+        let deleted = diesel::delete(
+            otp_send_limits
+                .find((&self.email, &self.user_type))
+                .filter(last_sent_at.eq(self.last_sent_at))
+                .filter(window_started_at.eq(self.window_started_at))
+                .filter(sends_in_window.eq(self.sends_in_window)),
+        )
+        .execute(conn)?;
+        Ok(deleted == 1)
+    }
+
+    /// Deletes records that can no longer hold anything back: their window started
+    /// before `window_before` and their last send was before `cooldown_before`.
+    pub fn delete_stale(
+        conn: &mut DbConnection,
+        window_before: NaiveDateTime,
+        cooldown_before: NaiveDateTime,
+    ) -> QueryResult<usize> {
+        use crate::db::schema::otp_send_limits::dsl::*;
+        diesel::delete(
+            otp_send_limits
+                .filter(window_started_at.le(window_before))
+                .filter(last_sent_at.le(cooldown_before)),
+        )
+        .execute(conn)
+    }
+}

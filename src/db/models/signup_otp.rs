@@ -1,0 +1,165 @@
+//! `signup_otps`: codes for addresses that have no account yet, one per
+//! (email, user_type). The methods carry the names of the functions the
+//! original service had (`create_signup_otp`, `verify_signup_otp`, ...).
+
+use chrono::NaiveDateTime;
+use diesel::prelude::*;
+
+use crate::db::DbConnection;
+use crate::db::schema::signup_otps;
+use crate::domain::{EmailAddress, UserType};
+use crate::per_backend;
+
+#[derive(Queryable, Selectable, Identifiable)]
+#[diesel(table_name = signup_otps, check_for_backend(diesel::pg::Pg, diesel::sqlite::Sqlite))]
+pub struct SignupOtp {
+    pub id: i32,
+    pub email: String,
+    pub user_type: String,
+    pub otp_hash: Vec<u8>,
+    pub attempts: i32,
+    pub created_at: NaiveDateTime,
+    pub expires_at: NaiveDateTime,
+    pub is_verified: bool,
+    pub verified_at: Option<NaiveDateTime>,
+    pub user_id: Option<i32>,
+    pub demo_user_id: Option<i32>,
+}
+
+/// A code to store for an address; see [`NewSignupOtp::upsert`].
+#[derive(Insertable)]
+#[diesel(table_name = signup_otps)]
+pub struct NewSignupOtp<'a> {
+    pub email: &'a str,
+    pub user_type: &'a str,
+    pub otp_hash: &'a [u8],
+    pub attempts: i32,
+    pub created_at: NaiveDateTime,
+    pub expires_at: NaiveDateTime,
+    pub is_verified: bool,
+    pub verified_at: Option<NaiveDateTime>,
+}
+
+impl<'a> NewSignupOtp<'a> {
+    pub fn new(
+        email: &'a EmailAddress,
+        user_type: UserType,
+        otp_hash: &'a [u8],
+        created_at: NaiveDateTime,
+        expires_at: NaiveDateTime,
+    ) -> Self {
+        Self {
+            email: email.as_str(),
+            user_type: user_type.as_str(),
+            otp_hash,
+            attempts: 0,
+            created_at,
+            expires_at,
+            is_verified: false,
+            verified_at: None,
+        }
+    }
+
+    /// `create_signup_otp`: stores the code, or replaces the address's previous
+    /// one, resetting its attempts and verification.
+    pub fn upsert(&self, conn: &mut DbConnection) -> QueryResult<()> {
+        use crate::db::schema::signup_otps::dsl::*;
+        per_backend!(conn, |c| diesel::insert_into(signup_otps)
+            .values(self)
+            .on_conflict((email, user_type))
+            .do_update()
+            .set((
+                otp_hash.eq(self.otp_hash),
+                attempts.eq(0),
+                created_at.eq(self.created_at),
+                expires_at.eq(self.expires_at),
+                is_verified.eq(false),
+                verified_at.eq(None::<NaiveDateTime>),
+            ))
+            .execute(c))?;
+        Ok(())
+    }
+}
+
+impl SignupOtp {
+    /// The address's code, whatever its state.
+    pub fn find(
+        conn: &mut DbConnection,
+        email: &EmailAddress,
+        user_type: UserType,
+    ) -> QueryResult<Option<SignupOtp>> {
+        signup_otps::table
+            .filter(signup_otps::email.eq(email.as_str()))
+            .filter(signup_otps::user_type.eq(user_type.as_str()))
+            .select(SignupOtp::as_select())
+            .first(conn)
+            .optional()
+    }
+
+    /// Whether the code can still be tried: not expired, not already verified.
+    pub fn is_live(&self, now: NaiveDateTime) -> bool {
+        !self.is_verified && self.expires_at > now
+    }
+
+    /// Spends one attempt, unless `max_attempts` are already spent; returns
+    /// whether an attempt was recorded. One statement, so concurrent wrong
+    /// guesses can never spend more than the limit.
+    pub fn record_failed_attempt(
+        conn: &mut DbConnection,
+        id: i32,
+        max_attempts: i32,
+    ) -> QueryResult<bool> {
+        let changed = diesel::update(signup_otps::table)
+            .filter(signup_otps::id.eq(id))
+            .filter(signup_otps::attempts.lt(max_attempts))
+            .set(signup_otps::attempts.eq(signup_otps::attempts + 1))
+            .execute(conn)?;
+        Ok(changed == 1)
+    }
+
+    /// `verify_signup_otp`: marks the code verified if it still can be (unverified,
+    /// unexpired, attempts left); returns whether this call did it. Of any number
+    /// of concurrent calls, exactly one sees `true`.
+    pub fn mark_verified(
+        conn: &mut DbConnection,
+        id: i32,
+        max_attempts: i32,
+        now: NaiveDateTime,
+    ) -> QueryResult<bool> {
+        let changed = diesel::update(signup_otps::table)
+            .filter(signup_otps::id.eq(id))
+            .filter(signup_otps::is_verified.eq(false))
+            .filter(signup_otps::attempts.lt(max_attempts))
+            .filter(signup_otps::expires_at.gt(now))
+            .set((
+                signup_otps::is_verified.eq(true),
+                signup_otps::verified_at.eq(now),
+            ))
+            .execute(conn)?;
+        Ok(changed == 1)
+    }
+
+    /// `delete_signup_otp`.
+    pub fn delete(conn: &mut DbConnection, id: i32) -> QueryResult<usize> {
+        diesel::delete(signup_otps::table.filter(signup_otps::id.eq(id))).execute(conn)
+    }
+
+    /// Deletes the address's code, if any (it has an account now).
+    pub fn delete_for(
+        conn: &mut DbConnection,
+        email: &EmailAddress,
+        user_type: UserType,
+    ) -> QueryResult<usize> {
+        diesel::delete(
+            signup_otps::table
+                .filter(signup_otps::email.eq(email.as_str()))
+                .filter(signup_otps::user_type.eq(user_type.as_str())),
+        )
+        .execute(conn)
+    }
+
+    /// `cleanup_expired_signup_otps`: deletes every code expired at `now`.
+    pub fn delete_expired(conn: &mut DbConnection, now: NaiveDateTime) -> QueryResult<usize> {
+        diesel::delete(signup_otps::table.filter(signup_otps::expires_at.le(now))).execute(conn)
+    }
+}

@@ -1,0 +1,153 @@
+//! The error policy at the HTTP edge.
+//!
+//! Every error a client can see is an [`ApiError`]: a status chosen on purpose, a
+//! stable snake_case `code` for programs, and a `detail` for people (the field
+//! name the original FastAPI service used, so existing clients keep working).
+//! Internal causes are logged with their chain and never sent: the client gets an
+//! opaque `internal_error`.
+
+use std::time::Duration;
+
+use actix_web::http::StatusCode;
+use actix_web::http::header::{self, HeaderValue};
+use actix_web::{HttpResponse, ResponseError};
+use serde::Serialize;
+
+use crate::db::DbError;
+use crate::otp::{OtpError, ThrottleReason};
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiError {
+    pub status: StatusCode,
+    pub code: &'static str,
+    pub detail: String,
+    pub retry_after: Option<Duration>,
+}
+
+/// The body of every error response.
+#[derive(Debug, Serialize)]
+pub struct ErrorBody<'a> {
+    pub detail: &'a str,
+    pub code: &'a str,
+}
+
+impl ApiError {
+    pub fn new(status: StatusCode, code: &'static str, detail: impl Into<String>) -> Self {
+        Self {
+            status,
+            code,
+            detail: detail.into(),
+            retry_after: None,
+        }
+    }
+
+    fn retry_after(mut self, after: Duration) -> Self {
+        self.retry_after = Some(after);
+        self
+    }
+
+    pub fn not_found() -> Self {
+        Self::new(StatusCode::NOT_FOUND, "not_found", "Not found")
+    }
+
+    pub fn method_not_allowed() -> Self {
+        Self::new(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "method_not_allowed",
+            "Method not allowed",
+        )
+    }
+
+    pub fn database_unavailable() -> Self {
+        Self::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "database_unavailable",
+            "The service is temporarily unavailable; try again shortly",
+        )
+        .retry_after(Duration::from_secs(5))
+    }
+
+    fn internal() -> Self {
+        Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal_error",
+            "Internal server error",
+        )
+    }
+}
+
+impl std::fmt::Display for ApiError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} {}: {}", self.status.as_u16(), self.code, self.detail)
+    }
+}
+
+impl ResponseError for ApiError {
+    fn status_code(&self) -> StatusCode {
+        self.status
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        let mut response = HttpResponse::build(self.status);
+        if let Some(after) = self.retry_after {
+            response.insert_header((header::RETRY_AFTER, HeaderValue::from(after.as_secs())));
+        }
+        response.json(ErrorBody {
+            detail: &self.detail,
+            code: self.code,
+        })
+    }
+}
+
+impl From<OtpError> for ApiError {
+    fn from(error: OtpError) -> Self {
+        match error {
+            OtpError::InvalidOtp(_) => {
+                ApiError::new(StatusCode::BAD_REQUEST, "invalid_otp", "Invalid OTP")
+            }
+            OtpError::TooManyAttempts => ApiError::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "too_many_attempts",
+                "Too many wrong codes: request a new one",
+            ),
+            OtpError::Throttled {
+                reason,
+                retry_after,
+            } => {
+                let (code, detail) = match reason {
+                    ThrottleReason::Cooldown => (
+                        "resend_cooldown",
+                        "A code was sent moments ago; wait before asking for another",
+                    ),
+                    ThrottleReason::HourlyCap => (
+                        "send_limit_reached",
+                        "Too many codes were sent to this address; try again later",
+                    ),
+                };
+                ApiError::new(StatusCode::TOO_MANY_REQUESTS, code, detail).retry_after(retry_after)
+            }
+            OtpError::EmailUnavailable(_) => ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "email_unavailable",
+                "The email could not be sent; try again shortly",
+            )
+            .retry_after(Duration::from_secs(5)),
+            OtpError::Database(error) => error.into(),
+        }
+    }
+}
+
+impl From<DbError> for ApiError {
+    fn from(error: DbError) -> Self {
+        match error {
+            DbError::Unavailable(_) => {
+                log::warn!("database unavailable: {}", crate::otp::error_chain(&error));
+                ApiError::database_unavailable()
+            }
+            DbError::Query(_) | DbError::Task => {
+                log::error!("request failed: {}", crate::otp::error_chain(&error));
+                ApiError::internal()
+            }
+        }
+    }
+}

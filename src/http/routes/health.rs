@@ -1,0 +1,31 @@
+//! `GET /health` (the process is up) and `GET /health/ready` (the database answers).
+
+use actix_web::{HttpResponse, web};
+use serde_json::json;
+
+use super::method_not_allowed;
+use crate::http::ApiError;
+use crate::otp::OtpService;
+
+pub fn scope() -> actix_web::Scope {
+    web::scope("/health")
+        .service(
+            web::resource("")
+                .route(web::get().to(live))
+                .default_service(web::to(method_not_allowed)),
+        )
+        .service(
+            web::resource("/ready")
+                .route(web::get().to(ready))
+                .default_service(web::to(method_not_allowed)),
+        )
+}
+
+async fn live() -> HttpResponse {
+    HttpResponse::Ok().json(json!({ "status": "ok" }))
+}
+
+async fn ready(service: web::Data<OtpService>) -> Result<HttpResponse, ApiError> {
+    service.database_ready().await?;
+    Ok(HttpResponse::Ok().json(json!({ "status": "ready", "database": "ok" })))
+}

@@ -1,0 +1,17 @@
+//! signup-otp: email one-time passwords for account signup, for live and demo
+//! accounts, over REST, on SQLite or PostgreSQL.
+//!
+//! Layers, each calling only downward: [`config`] → [`db`] (pool, migrations,
+//! schema, models) and [`mail`] → [`otp`] (the flows) → [`http`] (routes and
+//! errors) → [`startup`] and the binary's CLI.
+
+pub mod cli;
+pub mod clock;
+pub mod config;
+pub mod db;
+pub mod domain;
+pub mod http;
+pub mod mail;
+pub mod otp;
+pub mod schema;
+pub mod startup;

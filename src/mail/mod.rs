@@ -1,0 +1,113 @@
+//! Outgoing email: what the OTP flows ask to send ([`Email`]) and the [`Mailer`]
+//! that renders and delivers it through the configured transport.
+//!
+//! The flows see only `Mailer::send`; where the message goes (standard output, a
+//! folder of `.eml` files, an SMTP relay) is configuration.
+
+mod templates;
+
+use std::io::Write;
+use std::time::Duration;
+
+use lettre::message::{Mailbox, header::ContentType};
+use lettre::{AsyncFileTransport, AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
+
+use crate::config::{MailConfig, MailTransport};
+use crate::domain::{EmailAddress, OtpCode};
+
+/// A message the flows want delivered.
+#[derive(Debug)]
+pub struct Email {
+    pub to: EmailAddress,
+    pub kind: EmailKind,
+}
+
+#[derive(Debug)]
+pub enum EmailKind {
+    /// A code that confirms an address for signup.
+    SignupCode { code: OtpCode, valid_for: Duration },
+    /// A code that activates an existing, inactive account.
+    ActivationCode { code: OtpCode, valid_for: Duration },
+    /// The address already has an active account: no code, a pointer to sign-in.
+    AccountExists,
+}
+
+/// Why a message could not be handed over.
+#[derive(Debug, thiserror::Error)]
+pub enum MailError {
+    #[error("could not build the message")]
+    Build(#[from] lettre::error::Error),
+    #[error("the SMTP relay did not accept the message")]
+    Smtp(#[from] lettre::transport::smtp::Error),
+    #[error("could not write the message file")]
+    File(#[from] lettre::transport::file::Error),
+    #[error("could not write the message to standard output")]
+    Stdout(#[from] std::io::Error),
+    #[error("invalid recipient address")]
+    Address(#[from] lettre::address::AddressError),
+}
+
+/// Delivers [`Email`]s. Cheap to clone: the SMTP transport's connection pool is shared.
+#[derive(Clone)]
+pub struct Mailer {
+    from: Mailbox,
+    backend: Backend,
+}
+
+#[derive(Clone)]
+enum Backend {
+    Stdout,
+    File(AsyncFileTransport<Tokio1Executor>),
+    Smtp(AsyncSmtpTransport<Tokio1Executor>),
+}
+
+impl Mailer {
+    /// Builds the configured transport. For SMTP nothing is connected yet: the
+    /// first message opens the pooled connection.
+    pub fn new(config: &MailConfig) -> Result<Self, MailError> {
+        let backend = match &config.transport {
+            MailTransport::Stdout => Backend::Stdout,
+            MailTransport::File(dir) => {
+                std::fs::create_dir_all(dir)?;
+                Backend::File(AsyncFileTransport::new(dir))
+            }
+            MailTransport::Smtp { url, timeout } => Backend::Smtp(
+                AsyncSmtpTransport::<Tokio1Executor>::from_url(url)?
+                    .timeout(Some(*timeout))
+                    .build(),
+            ),
+        };
+        Ok(Self {
+            from: config.from.clone(),
+            backend,
+        })
+    }
+
+    /// Renders `email` and hands it to the transport; returns once the transport
+    /// has accepted it (for SMTP: the relay answered 250 to the message data).
+    pub async fn send(&self, email: Email) -> Result<(), MailError> {
+        let rendered = templates::render(&email.kind);
+        let message = Message::builder()
+            .from(self.from.clone())
+            .to(Mailbox::new(None, email.to.as_str().parse()?))
+            .subject(rendered.subject)
+            .message_id(None)
+            .header(ContentType::TEXT_PLAIN)
+            .body(rendered.text)?;
+        match &self.backend {
+            Backend::Stdout => {
+                let mut out = std::io::stdout().lock();
+                out.write_all(&message.formatted())?;
+                out.write_all(b"\n")?;
+                out.flush()?;
+            }
+            Backend::File(transport) => {
+                transport.send(message).await?;
+            }
+            Backend::Smtp(transport) => {
+                transport.send(message).await?;
+            }
+        }
+        Ok(())
+    }
+}

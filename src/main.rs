@@ -1,0 +1,71 @@
+//! The `signup-otp` command: parses the CLI and dispatches.
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use signup_otp::cli;
+use signup_otp::config::Config;
+use signup_otp::otp::error_chain;
+use signup_otp::startup::Application;
+
+#[derive(Parser)]
+#[command(version, about = "Email one-time passwords for account signup")]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve the API (the default). Applies pending migrations first.
+    Serve,
+    /// Apply the embedded migrations, or roll the last one back.
+    Migrate {
+        /// Roll back the most recently applied migration.
+        #[arg(long)]
+        revert: bool,
+    },
+    /// Delete expired codes once and print how many.
+    Cleanup,
+}
+
+fn main() -> ExitCode {
+    let _ = dotenvy::dotenv();
+    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
+    let cli = Cli::parse();
+    let config = match Config::from_env() {
+        Ok(config) => config,
+        Err(error) => {
+            eprintln!("error: {error}");
+            return ExitCode::from(2);
+        }
+    };
+    let result = match cli.command.unwrap_or(Command::Serve) {
+        Command::Serve => serve(config),
+        Command::Migrate { revert } => cli::migrate(&config, revert),
+        Command::Cleanup => cli::cleanup(config),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("error: {}", error_chain(error.as_ref()));
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn serve(config: Config) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+    if config.otp_secret_generated {
+        log::warn!(
+            "OTP_SECRET is not set: using a random key for this process only. Codes issued \
+             now stop working when the process restarts. Set OTP_SECRET (32+ random characters) \
+             for anything but a trial run."
+        );
+    }
+    actix_web::rt::System::new().block_on(async move {
+        let app = Application::build(config).await?;
+        log::info!("listening on port {}", app.port());
+        app.run_until_stopped().await?;
+        Ok(())
+    })
+}

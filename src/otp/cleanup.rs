@@ -1,0 +1,67 @@
+//! Deleting what has expired: codes past their expiry (`cleanup_expired_signup_otps`
+//! and its `otps` twin) and send limits that no longer hold anything back. Run by
+//! `signup-otp cleanup` and every `CLEANUP_INTERVAL_SECS` inside `serve`.
+
+use std::time::Duration;
+
+use super::throttle::WINDOW;
+use super::{Inner, OtpError, OtpService};
+use crate::db::models::{Otp, SendLimit, SignupOtp};
+use crate::db::{self, DbError};
+
+/// How many rows one cleanup deleted.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CleanupReport {
+    pub signup_otps: usize,
+    pub otps: usize,
+    pub send_limits: usize,
+}
+
+impl CleanupReport {
+    pub fn codes(&self) -> usize {
+        self.signup_otps + self.otps
+    }
+}
+
+pub(super) async fn cleanup(inner: &Inner) -> Result<CleanupReport, OtpError> {
+    let now = inner.clock.now();
+    let window_before = now - WINDOW;
+    let cooldown_before = now - inner.policy.resend_cooldown;
+    let report = db::run(&inner.pool, move |conn| {
+        db::write_transaction(conn, |conn| {
+            Ok::<_, DbError>(CleanupReport {
+                signup_otps: SignupOtp::delete_expired(conn, now)?,
+                otps: Otp::delete_expired(conn, now)?,
+                send_limits: SendLimit::delete_stale(conn, window_before, cooldown_before)?,
+            })
+        })
+    })
+    .await?;
+    if report != CleanupReport::default() {
+        log::info!(
+            target: super::events::TARGET,
+            "SIGNUP_OTPS_CLEANED_UP signup_otps={} otps={} send_limits={}",
+            report.signup_otps,
+            report.otps,
+            report.send_limits
+        );
+    }
+    Ok(report)
+}
+
+/// Runs a cleanup every `interval` for as long as the service runs. A failed run
+/// (say, the database is down) is logged and the next one tries again.
+pub async fn run_periodically(service: OtpService, interval: Duration) {
+    let mut ticks = tokio::time::interval(interval);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        ticks.tick().await;
+        if let Err(error) = service.cleanup().await {
+            log::warn!(
+                "expired-code cleanup failed, retrying in {}s: {}",
+                interval.as_secs(),
+                super::issue::error_chain(&error)
+            );
+        }
+    }
+}

@@ -1,0 +1,213 @@
+//! verify-otp: `signup_otps` first, then the activation codes in `otps`, in one
+//! transaction. A match consumes the code with a conditional write whose row count
+//! says whether this request won; a miss spends one attempt the same way.
+
+use chrono::NaiveDateTime;
+
+use super::{Inner, OtpError, OtpHasher, events};
+use crate::config::OtpPolicy;
+use crate::db::models::{Account, Otp, SignupOtp};
+use crate::db::{self, DbConnection};
+use crate::domain::{EmailAddress, OtpCode, UserType};
+
+/// Which journey a successful verification completed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum VerifiedFlow {
+    /// A new address is confirmed; its signup code is consumed.
+    Signup,
+    /// An inactive account is now active; its activation code is consumed.
+    Activation,
+}
+
+impl VerifiedFlow {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            VerifiedFlow::Signup => "signup",
+            VerifiedFlow::Activation => "activation",
+        }
+    }
+}
+
+/// Why a code was refused. Clients see one message for all of them but
+/// `TooManyAttempts`; the log keeps the reason.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RejectReason {
+    /// No code was ever issued to the identity, or it was consumed or cleaned up.
+    NotFound,
+    Expired,
+    WrongCode,
+    /// A concurrent request consumed the code first.
+    AlreadyUsed,
+    TooManyAttempts,
+}
+
+impl RejectReason {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RejectReason::NotFound => "not_found",
+            RejectReason::Expired => "expired",
+            RejectReason::WrongCode => "wrong_code",
+            RejectReason::AlreadyUsed => "already_used",
+            RejectReason::TooManyAttempts => "too_many_attempts",
+        }
+    }
+}
+
+/// A verdict is committed either way: a wrong guess must spend its attempt even
+/// though the request fails.
+type Verdict = Result<VerifiedFlow, RejectReason>;
+
+pub(super) async fn verify(
+    inner: &Inner,
+    email: EmailAddress,
+    user_type: UserType,
+    code: Option<OtpCode>,
+) -> Result<VerifiedFlow, OtpError> {
+    let now = inner.clock.now();
+    let policy = inner.policy;
+    let hasher = inner.hasher.clone();
+    let verdict = {
+        let email = email.clone();
+        db::run(&inner.pool, move |conn| {
+            db::write_transaction(conn, |conn| {
+                let check = Check {
+                    now,
+                    policy: &policy,
+                    hasher: &hasher,
+                    email: &email,
+                    user_type,
+                    code: code.as_ref(),
+                };
+                check.run(conn).map_err(OtpError::from)
+            })
+        })
+        .await?
+    };
+    match verdict {
+        Ok(flow) => {
+            events::record(
+                "SIGNUP_OTP_VERIFIED",
+                user_type,
+                &email,
+                &format!("flow={}", flow.as_str()),
+            );
+            if flow == VerifiedFlow::Activation {
+                events::record("ACCOUNT_ACTIVATED", user_type, &email, "");
+            }
+            Ok(flow)
+        }
+        Err(reason) => {
+            events::record(
+                "SIGNUP_OTP_VERIFICATION_FAILED",
+                user_type,
+                &email,
+                &format!("reason={}", reason.as_str()),
+            );
+            Err(match reason {
+                RejectReason::TooManyAttempts => OtpError::TooManyAttempts,
+                other => OtpError::InvalidOtp(other),
+            })
+        }
+    }
+}
+
+struct Check<'a> {
+    now: NaiveDateTime,
+    policy: &'a OtpPolicy,
+    hasher: &'a OtpHasher,
+    email: &'a EmailAddress,
+    user_type: UserType,
+    code: Option<&'a OtpCode>,
+}
+
+impl Check<'_> {
+    fn run(&self, conn: &mut DbConnection) -> diesel::QueryResult<Verdict> {
+        let mut expired = false;
+        if let Some(row) = SignupOtp::find(conn, self.email, self.user_type)? {
+            if row.is_live(self.now) {
+                return self.check_signup(conn, &row);
+            }
+            expired = true;
+        }
+        if let Some(account) = Account::find(conn, self.user_type, self.email)?
+            && !account.is_active
+            && let Some(otp) = Otp::find_for(conn, account.id)?
+        {
+            if otp.is_live(self.now) {
+                return self.check_activation(conn, &otp, account);
+            }
+            expired = true;
+        }
+        Ok(Err(if expired {
+            RejectReason::Expired
+        } else {
+            RejectReason::NotFound
+        }))
+    }
+
+    fn max_attempts(&self) -> i32 {
+        i32::try_from(self.policy.max_attempts).unwrap_or(i32::MAX)
+    }
+
+    fn matches(&self, stored: &[u8]) -> bool {
+        self.code.is_some_and(|code| {
+            self.hasher
+                .matches(self.user_type, self.email, code, stored)
+        })
+    }
+
+    fn check_signup(
+        &self,
+        conn: &mut DbConnection,
+        row: &SignupOtp,
+    ) -> diesel::QueryResult<Verdict> {
+        if row.attempts >= self.max_attempts() {
+            return Ok(Err(RejectReason::TooManyAttempts));
+        }
+        if !self.matches(&row.otp_hash) {
+            return self.spend_attempt(SignupOtp::record_failed_attempt(
+                conn,
+                row.id,
+                self.max_attempts(),
+            )?);
+        }
+        if !SignupOtp::mark_verified(conn, row.id, self.max_attempts(), self.now)? {
+            return Ok(Err(RejectReason::AlreadyUsed));
+        }
+        SignupOtp::delete(conn, row.id)?;
+        Ok(Ok(VerifiedFlow::Signup))
+    }
+
+    fn check_activation(
+        &self,
+        conn: &mut DbConnection,
+        otp: &Otp,
+        account: Account,
+    ) -> diesel::QueryResult<Verdict> {
+        if otp.attempts >= self.max_attempts() {
+            return Ok(Err(RejectReason::TooManyAttempts));
+        }
+        if !self.matches(&otp.otp_hash) {
+            return self.spend_attempt(Otp::record_failed_attempt(
+                conn,
+                otp.id,
+                self.max_attempts(),
+            )?);
+        }
+        if !Otp::consume(conn, otp.id, self.max_attempts(), self.now)? {
+            return Ok(Err(RejectReason::AlreadyUsed));
+        }
+        Account::activate(conn, account.id)?;
+        Ok(Ok(VerifiedFlow::Activation))
+    }
+
+    /// A wrong code whose attempt could not be recorded met a code whose attempts a
+    /// concurrent request had just used up.
+    fn spend_attempt(&self, recorded: bool) -> diesel::QueryResult<Verdict> {
+        Ok(Err(if recorded {
+            RejectReason::WrongCode
+        } else {
+            RejectReason::TooManyAttempts
+        }))
+    }
+}

@@ -1,0 +1,82 @@
+// @generated automatically by Diesel CLI.
+
+diesel::table! {
+    demo_users (id) {
+        id -> Int4,
+        #[max_length = 255]
+        email -> Varchar,
+        #[max_length = 255]
+        hashed_password -> Nullable<Varchar>,
+        is_active -> Bool,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    otp_send_limits (email, user_type) {
+        #[max_length = 255]
+        email -> Varchar,
+        #[max_length = 20]
+        user_type -> Varchar,
+        last_sent_at -> Timestamp,
+        window_started_at -> Timestamp,
+        sends_in_window -> Int4,
+    }
+}
+
+diesel::table! {
+    otps (id) {
+        id -> Int4,
+        user_id -> Nullable<Int4>,
+        demo_user_id -> Nullable<Int4>,
+        otp_hash -> Bytea,
+        attempts -> Int4,
+        created_at -> Timestamp,
+        expires_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    signup_otps (id) {
+        id -> Int4,
+        #[max_length = 255]
+        email -> Varchar,
+        #[max_length = 20]
+        user_type -> Varchar,
+        otp_hash -> Bytea,
+        attempts -> Int4,
+        created_at -> Timestamp,
+        expires_at -> Timestamp,
+        is_verified -> Bool,
+        verified_at -> Nullable<Timestamp>,
+        user_id -> Nullable<Int4>,
+        demo_user_id -> Nullable<Int4>,
+    }
+}
+
+diesel::table! {
+    users (id) {
+        id -> Int4,
+        #[max_length = 255]
+        email -> Varchar,
+        #[max_length = 20]
+        user_type -> Varchar,
+        #[max_length = 255]
+        hashed_password -> Nullable<Varchar>,
+        is_active -> Bool,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::joinable!(otps -> demo_users (demo_user_id));
+diesel::joinable!(otps -> users (user_id));
+diesel::joinable!(signup_otps -> demo_users (demo_user_id));
+diesel::joinable!(signup_otps -> users (user_id));
+
+diesel::allow_tables_to_appear_in_same_query!(
+    demo_users,
+    otp_send_limits,
+    otps,
+    signup_otps,
+    users,
+);
