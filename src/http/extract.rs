@@ -1,9 +1,12 @@
 //! How request bodies are read: JSON only, at most [`MAX_BODY_BYTES`], and every
 //! way a body can be wrong mapped to a JSON error with its own status.
 
+use actix_web::dev::Payload;
 use actix_web::error::JsonPayloadError;
 use actix_web::http::StatusCode;
-use actix_web::{HttpRequest, web};
+use actix_web::{FromRequest, HttpRequest, web};
+use futures_util::future::LocalBoxFuture;
+use serde::de::DeserializeOwned;
 
 use super::{ApiError, MAX_BODY_BYTES};
 
@@ -53,4 +56,28 @@ fn too_large() -> ApiError {
         "payload_too_large",
         format!("The body must be at most {MAX_BODY_BYTES} bytes"),
     )
+}
+
+/// A JSON object body deserialized into `T`.
+///
+/// `web::Json<T>` lets serde read a struct from a JSON array too (fields by
+/// position); the API's bodies are objects, so this reads an object first and
+/// refuses anything else with the same 422 as any other body of the wrong shape.
+pub struct JsonObject<T>(pub T);
+
+impl<T: DeserializeOwned> FromRequest for JsonObject<T> {
+    type Error = actix_web::Error;
+    type Future = LocalBoxFuture<'static, Result<Self, Self::Error>>;
+
+    fn from_request(request: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        let object = web::Json::<serde_json::Map<String, serde_json::Value>>::from_request(
+            request, payload,
+        );
+        Box::pin(async move {
+            let object = object.await?.into_inner();
+            serde_json::from_value(serde_json::Value::Object(object))
+                .map(JsonObject)
+                .map_err(|e| api_error(&JsonPayloadError::Deserialize(e)).into())
+        })
+    }
 }

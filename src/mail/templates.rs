@@ -49,7 +49,7 @@ mod tests {
         });
         assert_eq!(rendered.subject, "Your verification code");
         assert!(rendered.text.contains("    042137\n"), "{}", rendered.text);
-        assert!(rendered.text.contains("expires in 10 minutes"));
+        assert!(rendered.text.contains("10 minutes"), "{}", rendered.text);
         assert!(!rendered.text.contains('{'), "unfilled placeholder");
     }
 

@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 use super::method_not_allowed;
 use crate::domain::{EmailAddress, UserType};
 use crate::http::ApiError;
+use crate::http::extract::JsonObject;
 use crate::otp::OtpService;
 
 pub fn scope() -> actix_web::Scope {
@@ -59,7 +60,7 @@ const SENT: &str = "If the address can receive mail, a verification code is on i
 
 async fn send_otp(
     service: web::Data<OtpService>,
-    body: web::Json<SendOtpRequest>,
+    JsonObject(body): JsonObject<SendOtpRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let (email, user_type) = identity(&body.email, &body.user_type)?;
     let receipt = service.send(email, user_type).await?;
@@ -72,7 +73,7 @@ async fn send_otp(
 
 async fn verify_otp(
     service: web::Data<OtpService>,
-    body: web::Json<VerifyOtpRequest>,
+    JsonObject(body): JsonObject<VerifyOtpRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let (email, user_type) = identity(&body.email, &body.user_type)?;
     let flow = service.verify(email, user_type, &body.otp_code).await?;

@@ -1,0 +1,106 @@
+//! The `signup-otp` binary's one-shot commands, run as a user would, in a time
+//! zone far from UTC.
+
+use std::process::{Command, Output};
+
+use chrono::{Duration, Utc};
+use diesel::prelude::*;
+use signup_otp::db::models::NewSignupOtp;
+use signup_otp::db::{self, schema};
+use signup_otp::domain::{EmailAddress, UserType};
+
+use crate::helpers::{SECRET, TestDb};
+use crate::on_both_backends;
+
+fn signup_otp(db: &TestDb, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_signup-otp"))
+        .args(args)
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("TZ", "Asia/Kathmandu")
+        .env("DATABASE_URL", &db.url_string)
+        .env("OTP_SECRET", SECRET)
+        .env("RUST_LOG", "warn")
+        .output()
+        .expect("the binary runs")
+}
+
+fn stdout(output: &Output) -> String {
+    assert!(
+        output.status.success(),
+        "exit {:?}, stderr: {}",
+        output.status,
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+on_both_backends! {
+    async fn migrate_applies_and_reverts_migrations(backend) {
+        let test_db = TestDb::create(backend);
+
+        let first = stdout(&signup_otp(&test_db, &["migrate"]));
+        assert_eq!(first.lines().filter(|l| l.starts_with("applied migration ")).count(), 2, "{first}");
+        assert_eq!(stdout(&signup_otp(&test_db, &["migrate"])).trim(), "no pending migrations");
+
+        let reverted = stdout(&signup_otp(&test_db, &["migrate", "--revert"]));
+        assert!(reverted.starts_with("reverted migration 20261130000002"), "{reverted}");
+        let again = stdout(&signup_otp(&test_db, &["migrate"]));
+        assert_eq!(again.trim(), "applied migration 20261130000002");
+    }
+
+    async fn cleanup_deletes_expired_codes_and_says_how_many(backend) {
+        let test_db = TestDb::create(backend);
+        stdout(&signup_otp(&test_db, &["migrate"]));
+        let pool = db::build_pool(&test_db.url, 1, std::time::Duration::from_secs(5));
+        let mut conn = pool.get().unwrap();
+        let now = Utc::now().naive_utc();
+        let hash = [7u8; 32];
+        for (email, expires_at) in [
+            ("gone1@example.com", now - Duration::minutes(1)),
+            ("gone2@example.com", now - Duration::hours(20)),
+            ("kept@example.com", now + Duration::minutes(10)),
+        ] {
+            let email = EmailAddress::parse(email).unwrap();
+            NewSignupOtp::new(&email, UserType::Live, &hash, now - Duration::hours(21), expires_at)
+                .upsert(&mut conn)
+                .unwrap();
+        }
+
+        let output = stdout(&signup_otp(&test_db, &["cleanup"]));
+
+        assert!(output.starts_with("deleted 2 expired codes (2 signup, 0 activation)"), "{output}");
+        let left: Vec<String> = schema::signup_otps::table
+            .select(schema::signup_otps::email)
+            .load(&mut conn)
+            .unwrap();
+        assert_eq!(left, ["kept@example.com"]);
+    }
+}
+
+#[test]
+fn a_bad_setting_stops_start_up_with_a_message_naming_it() {
+    let test_db = TestDb::create(crate::helpers::Backend::Sqlite);
+    let output = Command::new(env!("CARGO_BIN_EXE_signup-otp"))
+        .args(["migrate"])
+        .env("DATABASE_URL", &test_db.url_string)
+        .env("OTP_TTL_SECS", "ten minutes")
+        .output()
+        .unwrap();
+
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("invalid OTP_TTL_SECS"), "{stderr}");
+}
+
+#[test]
+fn an_unknown_database_scheme_is_refused() {
+    let output = Command::new(env!("CARGO_BIN_EXE_signup-otp"))
+        .args(["migrate"])
+        .env("DATABASE_URL", "mysql://root@localhost/otp")
+        .output()
+        .unwrap();
+
+    assert_eq!(output.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("invalid DATABASE_URL"));
+}

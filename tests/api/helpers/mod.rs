@@ -1,0 +1,241 @@
+//! Test harness: a real server on a random port, a fresh database, a real SMTP
+//! listener, and a clock the test can move forward.
+
+mod database;
+mod proxy;
+mod smtp;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use awc::http::header::HeaderMap;
+use serde_json::{Value, json};
+pub use database::{Backend, TestDb, postgres_url};
+use signup_otp::clock::ShiftedClock;
+use signup_otp::config::{Config, MailConfig, MailTransport, OtpPolicy, OtpSecret};
+use signup_otp::db::{self, DbConnection, DbPool};
+use signup_otp::startup::Application;
+pub use proxy::TcpProxy;
+pub use smtp::{Received, SmtpListener};
+
+/// Declares each test once per backend: `name::sqlite` always runs;
+/// `name::postgres` runs when `TEST_DATABASE_URL` is set (and fails, rather than
+/// skips, if that server cannot be reached).
+#[macro_export]
+macro_rules! on_both_backends {
+    ($(
+        $(#[$meta:meta])*
+        async fn $name:ident($backend:ident) $body:block
+    )+) => {$(
+        $(#[$meta])*
+        mod $name {
+            #[allow(unused_imports)]
+            use super::*;
+
+            async fn run($backend: $crate::helpers::Backend) $body
+
+            #[actix_web::test]
+            async fn sqlite() {
+                run($crate::helpers::Backend::Sqlite).await
+            }
+
+            #[actix_web::test]
+            async fn postgres() {
+                if $crate::helpers::postgres_url().is_some() {
+                    run($crate::helpers::Backend::Postgres).await
+                } else {
+                    eprintln!("TEST_DATABASE_URL is not set: PostgreSQL case not run");
+                }
+            }
+        }
+    )+};
+}
+
+pub const SECRET: &str = "test-secret-test-secret-test-secret";
+
+/// A configuration for tests: the given database, port 0, mail to `smtp`.
+pub fn test_config(db: &TestDb, smtp: &SmtpListener) -> Config {
+    Config {
+        database: db.url.clone(),
+        bind_addr: "127.0.0.1:0".parse().unwrap(),
+        db_pool_size: 8,
+        db_pool_timeout: Duration::from_secs(5),
+        mail: MailConfig {
+            transport: MailTransport::Smtp {
+                url: smtp.url(),
+                timeout: Duration::from_secs(5),
+            },
+            from: "signup-otp <no-reply@example.com>".parse().unwrap(),
+        },
+        otp_secret: OtpSecret::new(SECRET.as_bytes().to_vec()),
+        otp_secret_generated: false,
+        otp: OtpPolicy::default(),
+        cleanup_interval: Duration::from_secs(3600),
+    }
+}
+
+pub struct TestApp {
+    pub address: String,
+    pub client: awc::Client,
+    pub smtp: SmtpListener,
+    pub clock: ShiftedClock,
+    pub pool: DbPool,
+    pub config: Config,
+    /// Held so the database outlives the app; dropped (and deleted) with it.
+    pub _db: TestDb,
+}
+
+/// A response, read whole.
+#[derive(Debug)]
+pub struct TestResponse {
+    pub status: u16,
+    pub headers: HeaderMap,
+    pub body: Value,
+}
+
+impl TestResponse {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+
+    /// Asserts an error response: its status and its stable `code`, with a detail.
+    pub fn assert_error(&self, status: u16, code: &str) {
+        assert_eq!(self.status, status, "body: {}", self.body);
+        assert_eq!(self.body["code"], code, "body: {}", self.body);
+        assert!(
+            self.body["detail"].as_str().is_some_and(|d| !d.is_empty()),
+            "an error carries a detail: {}",
+            self.body
+        );
+        assert_eq!(
+            self.header("content-type"),
+            Some("application/json"),
+            "errors are JSON"
+        );
+    }
+}
+
+impl TestApp {
+    pub async fn spawn(backend: Backend) -> TestApp {
+        Self::spawn_with(backend, |_| {}).await
+    }
+
+    /// Spawns with the test configuration changed by `tweak`.
+    pub async fn spawn_with(backend: Backend, tweak: impl FnOnce(&mut Config)) -> TestApp {
+        let db = TestDb::create(backend);
+        let smtp = SmtpListener::start().await;
+        let mut config = test_config(&db, &smtp);
+        tweak(&mut config);
+        let clock = ShiftedClock::new();
+        let app = Application::build_with_clock(config.clone(), Arc::new(clock.clone()))
+            .await
+            .expect("the application starts");
+        let address = format!("http://127.0.0.1:{}", app.port());
+        actix_web::rt::spawn(app.run_until_stopped());
+        let pool = db::build_pool(&db.url, 4, Duration::from_secs(5));
+        TestApp {
+            address,
+            client: awc::Client::builder()
+                .timeout(Duration::from_secs(30))
+                .finish(),
+            smtp,
+            clock,
+            pool,
+            config,
+            _db: db,
+        }
+    }
+
+    pub async fn request(&self, method: &str, path: &str, content_type: Option<&str>, body: Vec<u8>) -> TestResponse {
+        let method = awc::http::Method::from_bytes(method.as_bytes()).unwrap();
+        let mut request = self.client.request(method, format!("{}{}", self.address, path));
+        if let Some(content_type) = content_type {
+            request = request.insert_header(("content-type", content_type));
+        }
+        let mut response = request.send_body(body).await.expect("the request is answered");
+        let bytes = response.body().limit(1 << 20).await.expect("a body");
+        TestResponse {
+            status: response.status().as_u16(),
+            headers: response.headers().clone(),
+            body: if bytes.is_empty() {
+                Value::Null
+            } else {
+                serde_json::from_slice(&bytes).unwrap_or_else(|_| {
+                    panic!("a JSON body, got {:?}", String::from_utf8_lossy(&bytes))
+                })
+            },
+        }
+    }
+
+    pub async fn post_json(&self, path: &str, body: &Value) -> TestResponse {
+        self.request("POST", path, Some("application/json"), serde_json::to_vec(body).unwrap())
+            .await
+    }
+
+    pub async fn get(&self, path: &str) -> TestResponse {
+        self.request("GET", path, None, Vec::new()).await
+    }
+
+    pub async fn send_otp(&self, email: &str, user_type: &str) -> TestResponse {
+        self.post_json(
+            "/api/v1/users/signup/send-otp",
+            &json!({ "email": email, "user_type": user_type }),
+        )
+        .await
+    }
+
+    pub async fn verify_otp(&self, email: &str, user_type: &str, code: &str) -> TestResponse {
+        self.post_json(
+            "/api/v1/users/signup/verify-otp",
+            &json!({ "email": email, "user_type": user_type, "otp_code": code }),
+        )
+        .await
+    }
+
+    /// The code in the `nth` (1-based) message sent to `address`, waiting for it.
+    pub async fn code_in_message(&self, address: &str, nth: usize) -> String {
+        let messages = self.smtp.wait_for_messages_to(address, nth).await;
+        code_in(&messages[nth - 1], self.config.otp.length)
+            .unwrap_or_else(|| panic!("no code in message {nth} to {address}: {}", messages[nth - 1].data))
+    }
+
+    /// Sends a code to `address` and returns it, read from the email.
+    pub async fn send_and_read_code(&self, address: &str, user_type: &str) -> String {
+        let before = self.smtp.messages_to(address).len();
+        let response = self.send_otp(address, user_type).await;
+        assert_eq!(response.status, 200, "send-otp: {}", response.body);
+        self.code_in_message(address, before + 1).await
+    }
+
+    /// Moves the service's clock forward.
+    pub fn advance(&self, by: Duration) {
+        self.clock
+            .advance(chrono::Duration::from_std(by).unwrap());
+    }
+
+    /// A connection for arranging and inspecting rows directly.
+    pub fn conn(&self) -> r2d2::PooledConnection<db::ConnectionManager> {
+        self.pool.get().expect("a test connection")
+    }
+
+    pub fn with_conn<T>(&self, f: impl FnOnce(&mut DbConnection) -> T) -> T {
+        f(&mut self.conn())
+    }
+}
+
+/// The code in a message: the line that is nothing but `length` digits.
+pub fn code_in(message: &Received, length: usize) -> Option<String> {
+    message
+        .body()
+        .lines()
+        .map(str::trim)
+        .find(|line| line.len() == length && line.bytes().all(|b| b.is_ascii_digit()))
+        .map(str::to_owned)
+}
+
+/// A code of the right shape that is not `code`.
+pub fn wrong_code(code: &str) -> String {
+    code.bytes()
+        .map(|b| char::from(if b == b'9' { b'0' } else { b + 1 }))
+        .collect()
+}

@@ -1,0 +1,167 @@
+//! A real SMTP server for the tests: it speaks enough of RFC 5321 for lettre,
+//! records every message it accepts, and can be told to refuse them.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::Notify;
+
+/// One accepted message.
+#[derive(Debug, Clone)]
+pub struct Received {
+    pub recipients: Vec<String>,
+    /// Headers and body as sent, dot-stuffing undone.
+    pub data: String,
+}
+
+impl Received {
+    pub fn body(&self) -> &str {
+        self.data
+            .split_once("\r\n\r\n")
+            .map_or("", |(_, body)| body)
+    }
+
+    pub fn subject(&self) -> Option<&str> {
+        self.data
+            .lines()
+            .find_map(|line| line.strip_prefix("Subject: "))
+    }
+}
+
+#[derive(Default)]
+struct State {
+    messages: std::sync::Mutex<Vec<Received>>,
+    arrived: Notify,
+    refusing: AtomicBool,
+}
+
+#[derive(Clone)]
+pub struct SmtpListener {
+    pub port: u16,
+    state: Arc<State>,
+}
+
+impl SmtpListener {
+    pub async fn start() -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind SMTP");
+        let port = listener.local_addr().unwrap().port();
+        let state = Arc::new(State::default());
+        let accept_state = state.clone();
+        tokio::spawn(async move {
+            while let Ok((stream, _)) = listener.accept().await {
+                tokio::spawn(serve(stream, accept_state.clone()));
+            }
+        });
+        Self { port, state }
+    }
+
+    pub fn url(&self) -> String {
+        format!("smtp://127.0.0.1:{}", self.port)
+    }
+
+    /// While on, every message is refused with a transient error (451).
+    pub fn refuse_messages(&self, refusing: bool) {
+        self.state.refusing.store(refusing, Ordering::SeqCst);
+    }
+
+    pub fn messages_to(&self, address: &str) -> Vec<Received> {
+        self.state
+            .messages
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|m| m.recipients.iter().any(|r| r == address))
+            .cloned()
+            .collect()
+    }
+
+    /// Waits until `count` messages to `address` have arrived (at most 10 s).
+    pub async fn wait_for_messages_to(&self, address: &str, count: usize) -> Vec<Received> {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            let arrived = self.state.arrived.notified();
+            let messages = self.messages_to(address);
+            if messages.len() >= count {
+                return messages;
+            }
+            if tokio::time::timeout_at(deadline, arrived).await.is_err() {
+                panic!(
+                    "expected {count} messages to {address}, got {}",
+                    self.messages_to(address).len()
+                );
+            }
+        }
+    }
+}
+
+async fn serve(stream: TcpStream, state: Arc<State>) {
+    let (read, mut write) = stream.into_split();
+    let mut lines = BufReader::new(read);
+    let mut recipients = Vec::new();
+    if write.write_all(b"220 test-smtp ESMTP\r\n").await.is_err() {
+        return;
+    }
+    let mut line = String::new();
+    loop {
+        line.clear();
+        match lines.read_line(&mut line).await {
+            Ok(0) | Err(_) => return,
+            Ok(_) => {}
+        }
+        let command = line.trim_end().to_ascii_uppercase();
+        let reply: &[u8] = if command.starts_with("EHLO") || command.starts_with("HELO") {
+            b"250-test-smtp\r\n250 8BITMIME\r\n"
+        } else if command.starts_with("MAIL FROM") {
+            recipients.clear();
+            if state.refusing.load(Ordering::SeqCst) {
+                b"451 4.3.0 Try again later\r\n"
+            } else {
+                b"250 2.1.0 OK\r\n"
+            }
+        } else if command.starts_with("RCPT TO") {
+            let raw = line.trim_end();
+            let address = raw
+                .find('<')
+                .and_then(|start| raw[start + 1..].find('>').map(|end| &raw[start + 1..start + 1 + end]))
+                .unwrap_or_default();
+            recipients.push(address.to_owned());
+            b"250 2.1.5 OK\r\n"
+        } else if command == "DATA" {
+            if write.write_all(b"354 End data with <CR><LF>.<CR><LF>\r\n").await.is_err() {
+                return;
+            }
+            let mut data = String::new();
+            loop {
+                line.clear();
+                match lines.read_line(&mut line).await {
+                    Ok(0) | Err(_) => return,
+                    Ok(_) => {}
+                }
+                if line == ".\r\n" {
+                    break;
+                }
+                data.push_str(line.strip_prefix('.').unwrap_or(&line));
+            }
+            state.messages.lock().unwrap().push(Received {
+                recipients: std::mem::take(&mut recipients),
+                data,
+            });
+            state.arrived.notify_waiters();
+            b"250 2.0.0 Queued\r\n"
+        } else if command == "QUIT" {
+            let _ = write.write_all(b"221 2.0.0 Bye\r\n").await;
+            return;
+        } else if command == "RSET" || command == "NOOP" {
+            recipients.clear();
+            b"250 2.0.0 OK\r\n"
+        } else {
+            b"502 5.5.2 Command not recognized\r\n"
+        };
+        if write.write_all(reply).await.is_err() {
+            return;
+        }
+    }
+}

@@ -1,0 +1,13 @@
+//! Integration tests: the service through HTTP, on a fresh database per test, on
+//! SQLite and (with `TEST_DATABASE_URL`) PostgreSQL.
+
+mod helpers;
+
+mod activation;
+mod cli;
+mod errors;
+mod health;
+mod migrations;
+mod send_otp;
+mod signup;
+mod storage;

@@ -1,0 +1,189 @@
+//! The signup journey for new addresses: send, read the code from the email,
+//! verify, and every way a code stops working.
+
+use std::time::Duration;
+
+use futures_util::future::join_all;
+use serde_json::json;
+use signup_otp::db::models::SignupOtp;
+use signup_otp::domain::{EmailAddress, UserType};
+
+use crate::helpers::{TestApp, wrong_code};
+use crate::on_both_backends;
+
+fn signup_row(app: &TestApp, email: &str, user_type: UserType) -> Option<SignupOtp> {
+    app.with_conn(|conn| {
+        SignupOtp::find(conn, &EmailAddress::parse(email).unwrap(), user_type).unwrap()
+    })
+}
+
+on_both_backends! {
+    async fn a_new_address_signs_up_with_the_code_from_its_email(backend) {
+        let app = TestApp::spawn(backend).await;
+
+        let sent = app.send_otp("test@example.com", "live").await;
+        assert_eq!(sent.status, 200);
+        assert_eq!(sent.body["expires_in"], 600);
+        assert_eq!(sent.body["resend_after"], 60);
+        assert!(sent.body["message"].as_str().is_some_and(|m| !m.is_empty()));
+        let message = &app.smtp.wait_for_messages_to("test@example.com", 1).await[0];
+        assert_eq!(message.subject(), Some("Your verification code"));
+        let code = app.code_in_message("test@example.com", 1).await;
+
+        let verified = app.verify_otp("test@example.com", "live", &code).await;
+        assert_eq!(verified.status, 200, "{}", verified.body);
+        assert_eq!(verified.body, json!({ "verified": true, "flow": "signup" }));
+        assert!(signup_row(&app, "test@example.com", UserType::Live).is_none(), "the code is consumed");
+    }
+
+    async fn a_code_works_only_once(backend) {
+        let app = TestApp::spawn(backend).await;
+        let code = app.send_and_read_code("once@example.com", "demo").await;
+
+        assert_eq!(app.verify_otp("once@example.com", "demo", &code).await.status, 200);
+        app.verify_otp("once@example.com", "demo", &code)
+            .await
+            .assert_error(400, "invalid_otp");
+    }
+
+    async fn a_resend_replaces_the_code(backend) {
+        let app = TestApp::spawn(backend).await;
+        let first = app.send_and_read_code("again@example.com", "live").await;
+        app.advance(Duration::from_secs(61));
+        let second = app.send_and_read_code("again@example.com", "live").await;
+
+        if first != second {
+            app.verify_otp("again@example.com", "live", &first)
+                .await
+                .assert_error(400, "invalid_otp");
+        }
+        assert_eq!(app.verify_otp("again@example.com", "live", &second).await.status, 200);
+    }
+
+    async fn a_resend_gives_back_the_spent_attempts(backend) {
+        let app = TestApp::spawn(backend).await;
+        let code = app.send_and_read_code("retry@example.com", "live").await;
+        for _ in 0..3 {
+            app.verify_otp("retry@example.com", "live", &wrong_code(&code)).await;
+        }
+        assert_eq!(signup_row(&app, "retry@example.com", UserType::Live).unwrap().attempts, 3);
+
+        app.advance(Duration::from_secs(61));
+        app.send_and_read_code("retry@example.com", "live").await;
+        assert_eq!(signup_row(&app, "retry@example.com", UserType::Live).unwrap().attempts, 0);
+    }
+
+    async fn live_and_demo_codes_are_separate(backend) {
+        let app = TestApp::spawn(backend).await;
+        let live = app.send_and_read_code("both@example.com", "live").await;
+        let demo = app.send_and_read_code("both@example.com", "demo").await;
+
+        if live != demo {
+            app.verify_otp("both@example.com", "demo", &live)
+                .await
+                .assert_error(400, "invalid_otp");
+        }
+        assert_eq!(app.verify_otp("both@example.com", "demo", &demo).await.status, 200);
+        assert_eq!(app.verify_otp("both@example.com", "live", &live).await.status, 200);
+    }
+
+    async fn case_and_surrounding_spaces_do_not_matter(backend) {
+        let app = TestApp::spawn(backend).await;
+        let sent = app.send_otp("  Mixed.Case@Example.COM ", "live").await;
+        assert_eq!(sent.status, 200);
+        let code = app.code_in_message("mixed.case@example.com", 1).await;
+
+        let verified = app
+            .verify_otp("mixed.case@EXAMPLE.com", "live", &format!("  {code} "))
+            .await;
+        assert_eq!(verified.status, 200, "{}", verified.body);
+    }
+
+    async fn an_expired_code_is_invalid(backend) {
+        let app = TestApp::spawn(backend).await;
+        let code = app.send_and_read_code("late@example.com", "live").await;
+
+        app.advance(Duration::from_secs(601));
+        app.verify_otp("late@example.com", "live", &code)
+            .await
+            .assert_error(400, "invalid_otp");
+    }
+
+    async fn a_code_is_still_good_just_before_it_expires(backend) {
+        let app = TestApp::spawn(backend).await;
+        let code = app.send_and_read_code("ontime@example.com", "live").await;
+
+        app.advance(Duration::from_secs(590));
+        assert_eq!(app.verify_otp("ontime@example.com", "live", &code).await.status, 200);
+    }
+
+    async fn wrong_codes_spend_attempts_until_the_code_is_dead(backend) {
+        let app = TestApp::spawn(backend).await;
+        let code = app.send_and_read_code("guess@example.com", "live").await;
+
+        for attempt in 1..=5 {
+            let response = app.verify_otp("guess@example.com", "live", &wrong_code(&code)).await;
+            response.assert_error(400, "invalid_otp");
+            assert_eq!(
+                signup_row(&app, "guess@example.com", UserType::Live).unwrap().attempts,
+                attempt
+            );
+        }
+        app.verify_otp("guess@example.com", "live", &code)
+            .await
+            .assert_error(429, "too_many_attempts");
+
+        app.advance(Duration::from_secs(61));
+        let fresh = app.send_and_read_code("guess@example.com", "live").await;
+        assert_eq!(app.verify_otp("guess@example.com", "live", &fresh).await.status, 200);
+    }
+
+    async fn malformed_codes_are_wrong_codes(backend) {
+        let app = TestApp::spawn(backend).await;
+        let code = app.send_and_read_code("shape@example.com", "live").await;
+
+        for submitted in ["", "12345", "1234567", "12a456", &"9".repeat(10_000)] {
+            app.verify_otp("shape@example.com", "live", submitted)
+                .await
+                .assert_error(400, "invalid_otp");
+        }
+        assert_eq!(signup_row(&app, "shape@example.com", UserType::Live).unwrap().attempts, 5);
+        app.verify_otp("shape@example.com", "live", &code)
+            .await
+            .assert_error(429, "too_many_attempts");
+    }
+
+    async fn a_code_never_sent_is_invalid(backend) {
+        let app = TestApp::spawn(backend).await;
+        app.verify_otp("nobody@example.com", "live", "123456")
+            .await
+            .assert_error(400, "invalid_otp");
+    }
+
+    async fn a_code_succeeds_once_under_twenty_concurrent_verifies(backend) {
+        let app = TestApp::spawn(backend).await;
+        let code = app.send_and_read_code("race@example.com", "live").await;
+
+        let responses = join_all((0..20).map(|_| app.verify_otp("race@example.com", "live", &code))).await;
+
+        let statuses: Vec<u16> = responses.iter().map(|r| r.status).collect();
+        assert_eq!(statuses.iter().filter(|&&s| s == 200).count(), 1, "{statuses:?}");
+        assert_eq!(statuses.iter().filter(|&&s| s == 400).count(), 19, "{statuses:?}");
+    }
+
+    async fn concurrent_wrong_guesses_never_spend_more_than_the_limit(backend) {
+        let app = TestApp::spawn(backend).await;
+        let code = app.send_and_read_code("swarm@example.com", "live").await;
+        let wrong = wrong_code(&code);
+
+        let responses = join_all((0..20).map(|_| app.verify_otp("swarm@example.com", "live", &wrong))).await;
+
+        let statuses: Vec<u16> = responses.iter().map(|r| r.status).collect();
+        assert_eq!(statuses.iter().filter(|&&s| s == 400).count(), 5, "{statuses:?}");
+        assert_eq!(statuses.iter().filter(|&&s| s == 429).count(), 15, "{statuses:?}");
+        assert_eq!(signup_row(&app, "swarm@example.com", UserType::Live).unwrap().attempts, 5);
+        app.verify_otp("swarm@example.com", "live", &code)
+            .await
+            .assert_error(429, "too_many_attempts");
+    }
+}
