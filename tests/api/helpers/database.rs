@@ -55,10 +55,13 @@ impl TestDb {
                     panic!("TEST_DATABASE_URL is set but PostgreSQL is not reachable: {e}")
                 });
                 admin
-                    .batch_execute(&format!(
-                        "CREATE DATABASE {name}; ALTER DATABASE {name} SET timezone TO '{DATABASE_TIME_ZONE}';"
-                    ))
+                    .batch_execute(&format!("CREATE DATABASE {name}"))
                     .expect("create test database");
+                admin
+                    .batch_execute(&format!(
+                        "ALTER DATABASE {name} SET timezone TO '{DATABASE_TIME_ZONE}'"
+                    ))
+                    .expect("set the test database's time zone");
                 let mut url = url::Url::parse(&admin_url).expect("TEST_DATABASE_URL is a URL");
                 url.set_path(&name);
                 let url_string = url.to_string();
