@@ -139,21 +139,29 @@ impl DatabaseUrl {
             return Ok(DatabaseUrl::Postgres(raw.to_owned()));
         }
         if let Some(path) = raw.strip_prefix("sqlite://") {
-            if path.is_empty() {
-                return Err("sqlite:// needs a file path, e.g. sqlite://signup-otp.db".into());
-            }
-            return Ok(DatabaseUrl::Sqlite(PathBuf::from(path)));
+            return sqlite_path(path);
         }
         if let Some((scheme, _)) = raw.split_once("://") {
             return Err(format!(
                 "unsupported scheme {scheme:?}: use postgres://, postgresql://, sqlite:// or a file path"
             ));
         }
-        Ok(DatabaseUrl::Sqlite(PathBuf::from(raw)))
+        sqlite_path(raw)
     }
 
     pub fn is_postgres(&self) -> bool {
         matches!(self, DatabaseUrl::Postgres(_))
+    }
+}
+
+/// Each pooled connection to `:memory:` would be a separate, empty database.
+fn sqlite_path(path: &str) -> Result<DatabaseUrl, String> {
+    match path {
+        "" => Err("sqlite:// needs a file path, e.g. sqlite://signup-otp.db".into()),
+        ":memory:" => {
+            Err("an in-memory SQLite database cannot be shared by the pool; use a file path".into())
+        }
+        path => Ok(DatabaseUrl::Sqlite(PathBuf::from(path))),
     }
 }
 
@@ -380,6 +388,13 @@ mod tests {
             DatabaseUrl::parse("sqlite:///var/lib/otp.db").unwrap(),
             DatabaseUrl::Sqlite(PathBuf::from("/var/lib/otp.db"))
         );
+    }
+
+    #[test]
+    fn in_memory_sqlite_and_empty_paths_are_refused() {
+        assert!(DatabaseUrl::parse("sqlite://:memory:").is_err());
+        assert!(DatabaseUrl::parse(":memory:").is_err());
+        assert!(DatabaseUrl::parse("sqlite://").is_err());
     }
 
     #[test]

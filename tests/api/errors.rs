@@ -119,11 +119,18 @@ async fn a_database_outage_is_a_503_and_the_service_recovers_by_itself() {
     app.verify_otp("before@example.com", "live", "123456")
         .await
         .assert_error(503, "database_unavailable");
-    app.get("/health/ready").await.assert_error(503, "database_unavailable");
+    app.get("/health/ready")
+        .await
+        .assert_error(503, "database_unavailable");
     assert_eq!(app.get("/health").await.status, 200);
 
     proxy.restore();
     assert_eq!(app.get("/health/ready").await.status, 200);
     let code = app.send_and_read_code("during@example.com", "live").await;
-    assert_eq!(app.verify_otp("during@example.com", "live", &code).await.status, 200);
+    assert_eq!(
+        app.verify_otp("during@example.com", "live", &code)
+            .await
+            .status,
+        200
+    );
 }

@@ -4,6 +4,7 @@
 mod helpers;
 
 mod activation;
+mod binary;
 mod cli;
 mod errors;
 mod health;

@@ -13,10 +13,19 @@ const TABLES: usize = 5;
 fn tables_answer(conn: &mut db::DbConnection) -> usize {
     [
         schema::users::table.count().get_result::<i64>(conn).is_ok(),
-        schema::demo_users::table.count().get_result::<i64>(conn).is_ok(),
-        schema::signup_otps::table.count().get_result::<i64>(conn).is_ok(),
+        schema::demo_users::table
+            .count()
+            .get_result::<i64>(conn)
+            .is_ok(),
+        schema::signup_otps::table
+            .count()
+            .get_result::<i64>(conn)
+            .is_ok(),
         schema::otps::table.count().get_result::<i64>(conn).is_ok(),
-        schema::otp_send_limits::table.count().get_result::<i64>(conn).is_ok(),
+        schema::otp_send_limits::table
+            .count()
+            .get_result::<i64>(conn)
+            .is_ok(),
     ]
     .into_iter()
     .filter(|&ok| ok)

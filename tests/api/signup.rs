@@ -187,3 +187,23 @@ on_both_backends! {
             .assert_error(429, "too_many_attempts");
     }
 }
+
+on_both_backends! {
+    async fn a_code_forced_by_a_test_verifies_like_a_generated_one(backend) {
+        let app = TestApp::spawn(backend).await;
+        let service = signup_otp::otp::OtpService::new(
+            app.pool.clone(),
+            signup_otp::mail::Mailer::new(&app.config.mail).unwrap(),
+            std::sync::Arc::new(app.clock.clone()),
+            app.config.otp,
+            &app.config.otp_secret,
+        );
+        let code = signup_otp::domain::OtpCode::parse("042424", 6).unwrap();
+        let email = EmailAddress::parse("forced@example.com").unwrap();
+
+        service.send_code(email, UserType::Live, code).await.unwrap();
+
+        assert_eq!(app.code_in_message("forced@example.com", 1).await, "042424");
+        assert_eq!(app.verify_otp("forced@example.com", "live", "042424").await.status, 200);
+    }
+}

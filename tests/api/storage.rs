@@ -19,21 +19,45 @@ fn everything_stored(app: &TestApp) -> String {
     app.with_conn(|conn| {
         let mut dump = String::new();
         let hex = |bytes: &[u8]| bytes.iter().map(|b| format!("{b:02x}")).collect::<String>();
-        for row in schema::signup_otps::table.select(SignupOtp::as_select()).load(conn).unwrap() {
+        for row in schema::signup_otps::table
+            .select(SignupOtp::as_select())
+            .load(conn)
+            .unwrap()
+        {
             dump += &format!(
                 "{} {} {} {} {} {} {:?} {:?}\n",
-                row.email, row.user_type, hex(&row.otp_hash), String::from_utf8_lossy(&row.otp_hash),
-                row.created_at, row.expires_at, row.verified_at, row.attempts
+                row.email,
+                row.user_type,
+                hex(&row.otp_hash),
+                String::from_utf8_lossy(&row.otp_hash),
+                row.created_at,
+                row.expires_at,
+                row.verified_at,
+                row.attempts
             );
         }
-        for row in schema::otps::table.select(Otp::as_select()).load(conn).unwrap() {
+        for row in schema::otps::table
+            .select(Otp::as_select())
+            .load(conn)
+            .unwrap()
+        {
             dump += &format!(
                 "{} {} {} {}\n",
-                hex(&row.otp_hash), String::from_utf8_lossy(&row.otp_hash), row.created_at, row.expires_at
+                hex(&row.otp_hash),
+                String::from_utf8_lossy(&row.otp_hash),
+                row.created_at,
+                row.expires_at
             );
         }
-        for row in schema::users::table.select(User::as_select()).load(conn).unwrap() {
-            dump += &format!("{} {:?} {}\n", row.email, row.hashed_password, row.created_at);
+        for row in schema::users::table
+            .select(User::as_select())
+            .load(conn)
+            .unwrap()
+        {
+            dump += &format!(
+                "{} {:?} {}\n",
+                row.email, row.hashed_password, row.created_at
+            );
         }
         dump
     })
@@ -41,7 +65,11 @@ fn everything_stored(app: &TestApp) -> String {
 
 fn signup_row(app: &TestApp, email: &str) -> SignupOtp {
     let email = EmailAddress::parse(email).unwrap();
-    app.with_conn(|conn| SignupOtp::find(conn, &email, UserType::Live).unwrap().unwrap())
+    app.with_conn(|conn| {
+        SignupOtp::find(conn, &email, UserType::Live)
+            .unwrap()
+            .unwrap()
+    })
 }
 
 fn count_codes(app: &TestApp) -> (i64, i64) {

@@ -9,13 +9,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use awc::http::header::HeaderMap;
-use serde_json::{Value, json};
 pub use database::{Backend, TestDb, postgres_url};
+pub use proxy::TcpProxy;
+use serde_json::{Value, json};
 use signup_otp::clock::ShiftedClock;
 use signup_otp::config::{Config, MailConfig, MailTransport, OtpPolicy, OtpSecret};
 use signup_otp::db::{self, DbConnection, DbPool};
 use signup_otp::startup::Application;
-pub use proxy::TcpProxy;
 pub use smtp::{Received, SmtpListener};
 
 /// Declares each test once per backend: `name::sqlite` always runs;
@@ -146,13 +146,24 @@ impl TestApp {
         }
     }
 
-    pub async fn request(&self, method: &str, path: &str, content_type: Option<&str>, body: Vec<u8>) -> TestResponse {
+    pub async fn request(
+        &self,
+        method: &str,
+        path: &str,
+        content_type: Option<&str>,
+        body: Vec<u8>,
+    ) -> TestResponse {
         let method = awc::http::Method::from_bytes(method.as_bytes()).unwrap();
-        let mut request = self.client.request(method, format!("{}{}", self.address, path));
+        let mut request = self
+            .client
+            .request(method, format!("{}{}", self.address, path));
         if let Some(content_type) = content_type {
             request = request.insert_header(("content-type", content_type));
         }
-        let mut response = request.send_body(body).await.expect("the request is answered");
+        let mut response = request
+            .send_body(body)
+            .await
+            .expect("the request is answered");
         let bytes = response.body().limit(1 << 20).await.expect("a body");
         TestResponse {
             status: response.status().as_u16(),
@@ -168,8 +179,13 @@ impl TestApp {
     }
 
     pub async fn post_json(&self, path: &str, body: &Value) -> TestResponse {
-        self.request("POST", path, Some("application/json"), serde_json::to_vec(body).unwrap())
-            .await
+        self.request(
+            "POST",
+            path,
+            Some("application/json"),
+            serde_json::to_vec(body).unwrap(),
+        )
+        .await
     }
 
     pub async fn get(&self, path: &str) -> TestResponse {
@@ -195,8 +211,12 @@ impl TestApp {
     /// The code in the `nth` (1-based) message sent to `address`, waiting for it.
     pub async fn code_in_message(&self, address: &str, nth: usize) -> String {
         let messages = self.smtp.wait_for_messages_to(address, nth).await;
-        code_in(&messages[nth - 1], self.config.otp.length)
-            .unwrap_or_else(|| panic!("no code in message {nth} to {address}: {}", messages[nth - 1].data))
+        code_in(&messages[nth - 1], self.config.otp.length).unwrap_or_else(|| {
+            panic!(
+                "no code in message {nth} to {address}: {}",
+                messages[nth - 1].data
+            )
+        })
     }
 
     /// Sends a code to `address` and returns it, read from the email.
@@ -209,8 +229,7 @@ impl TestApp {
 
     /// Moves the service's clock forward.
     pub fn advance(&self, by: Duration) {
-        self.clock
-            .advance(chrono::Duration::from_std(by).unwrap());
+        self.clock.advance(chrono::Duration::from_std(by).unwrap());
     }
 
     /// A connection for arranging and inspecting rows directly.

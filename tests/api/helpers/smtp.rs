@@ -125,12 +125,20 @@ async fn serve(stream: TcpStream, state: Arc<State>) {
             let raw = line.trim_end();
             let address = raw
                 .find('<')
-                .and_then(|start| raw[start + 1..].find('>').map(|end| &raw[start + 1..start + 1 + end]))
+                .and_then(|start| {
+                    raw[start + 1..]
+                        .find('>')
+                        .map(|end| &raw[start + 1..start + 1 + end])
+                })
                 .unwrap_or_default();
             recipients.push(address.to_owned());
             b"250 2.1.5 OK\r\n"
         } else if command == "DATA" {
-            if write.write_all(b"354 End data with <CR><LF>.<CR><LF>\r\n").await.is_err() {
+            if write
+                .write_all(b"354 End data with <CR><LF>.<CR><LF>\r\n")
+                .await
+                .is_err()
+            {
                 return;
             }
             let mut data = String::new();
