@@ -6,8 +6,8 @@ use std::sync::Arc;
 use crate::clock::SystemClock;
 use crate::config::Config;
 use crate::db;
+use crate::flows::SignupService;
 use crate::mail::Mailer;
-use crate::otp::OtpService;
 
 type CliResult = Result<(), Box<dyn Error + Send + Sync>>;
 
@@ -35,7 +35,7 @@ pub fn cleanup(config: Config) -> CliResult {
     actix_web::rt::System::new().block_on(async move {
         let pool = db::build_pool(&config.database, 1, config.db_pool_timeout);
         let mailer = Mailer::new(&config.mail)?;
-        let service = OtpService::new(
+        let service = SignupService::new(
             pool,
             mailer,
             Arc::new(SystemClock),

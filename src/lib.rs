@@ -2,7 +2,7 @@
 //! accounts, over REST, on SQLite or PostgreSQL.
 //!
 //! Layers, each calling only downward: [`config`] → [`db`] (pool, migrations,
-//! schema, models) and [`mail`] → [`otp`] (the flows) → [`http`] (routes and
+//! schema, models) and [`mail`] → [`flows`] (issue, verify, activate, register) → [`http`] (routes and
 //! errors) → [`startup`] and the binary's CLI.
 
 pub mod cli;
@@ -10,8 +10,8 @@ pub mod clock;
 pub mod config;
 pub mod db;
 pub mod domain;
+pub mod flows;
 pub mod http;
 pub mod mail;
-pub mod otp;
 pub mod schema;
 pub mod startup;

@@ -5,7 +5,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 use signup_otp::cli;
 use signup_otp::config::Config;
-use signup_otp::otp::error_chain;
+use signup_otp::flows::error_chain;
 use signup_otp::startup::Application;
 
 #[derive(Parser)]

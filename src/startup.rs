@@ -11,8 +11,8 @@ use actix_web::{App, HttpServer, web};
 use crate::clock::{Clock, SystemClock};
 use crate::config::Config;
 use crate::db::{self, DbError, DbPool, MigrationError};
+use crate::flows::{self, SignupService};
 use crate::mail::{MailError, Mailer};
-use crate::otp::{self, OtpService};
 
 /// Why the service could not start.
 #[derive(Debug, thiserror::Error)]
@@ -35,7 +35,7 @@ pub enum StartupError {
 pub struct Application {
     port: u16,
     server: Server,
-    service: OtpService,
+    service: SignupService,
     cleanup_interval: std::time::Duration,
 }
 
@@ -56,7 +56,7 @@ impl Application {
         );
         migrate(&pool).await?;
         let mailer = Mailer::new(&config.mail)?;
-        let service = OtpService::new(pool, mailer, clock, config.otp, &config.otp_secret);
+        let service = SignupService::new(pool, mailer, clock, config.otp, &config.otp_secret);
 
         let listener =
             TcpListener::bind(config.bind_addr).map_err(|source| StartupError::Bind {
@@ -100,7 +100,7 @@ impl Application {
     /// Serves until the server stops (SIGINT or SIGTERM), running the periodic
     /// cleanup alongside.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        let cleanup = tokio::spawn(otp::run_periodically(self.service, self.cleanup_interval));
+        let cleanup = tokio::spawn(flows::run_periodically(self.service, self.cleanup_interval));
         let result = self.server.await;
         cleanup.abort();
         result

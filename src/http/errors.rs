@@ -14,7 +14,7 @@ use actix_web::{HttpResponse, ResponseError};
 use serde::Serialize;
 
 use crate::db::DbError;
-use crate::otp::{OtpError, ThrottleReason};
+use crate::flows::{OtpError, ThrottleReason};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ApiError {
@@ -141,11 +141,14 @@ impl From<DbError> for ApiError {
     fn from(error: DbError) -> Self {
         match error {
             DbError::Unavailable(_) => {
-                log::warn!("database unavailable: {}", crate::otp::error_chain(&error));
+                log::warn!(
+                    "database unavailable: {}",
+                    crate::flows::error_chain(&error)
+                );
                 ApiError::database_unavailable()
             }
             DbError::Query(_) | DbError::Task => {
-                log::error!("request failed: {}", crate::otp::error_chain(&error));
+                log::error!("request failed: {}", crate::flows::error_chain(&error));
                 ApiError::internal()
             }
         }

@@ -4,8 +4,8 @@ use actix_web::{HttpResponse, web};
 use serde_json::json;
 
 use super::method_not_allowed;
+use crate::flows::SignupService;
 use crate::http::ApiError;
-use crate::otp::OtpService;
 
 pub fn scope() -> actix_web::Scope {
     web::scope("/health")
@@ -25,7 +25,7 @@ async fn live() -> HttpResponse {
     HttpResponse::Ok().json(json!({ "status": "ok" }))
 }
 
-async fn ready(service: web::Data<OtpService>) -> Result<HttpResponse, ApiError> {
+async fn ready(service: web::Data<SignupService>) -> Result<HttpResponse, ApiError> {
     service.database_ready().await?;
     Ok(HttpResponse::Ok().json(json!({ "status": "ready", "database": "ok" })))
 }

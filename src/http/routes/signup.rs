@@ -6,9 +6,9 @@ use serde::{Deserialize, Serialize};
 
 use super::method_not_allowed;
 use crate::domain::{EmailAddress, UserType};
+use crate::flows::SignupService;
 use crate::http::ApiError;
 use crate::http::extract::JsonObject;
-use crate::otp::OtpService;
 
 pub fn scope() -> actix_web::Scope {
     web::scope("/api/v1/users/signup")
@@ -59,7 +59,7 @@ pub struct VerifyOtpResponse {
 const SENT: &str = "If the address can receive mail, a verification code is on its way";
 
 async fn send_otp(
-    service: web::Data<OtpService>,
+    service: web::Data<SignupService>,
     JsonObject(body): JsonObject<SendOtpRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let (email, user_type) = identity(&body.email, &body.user_type)?;
@@ -72,7 +72,7 @@ async fn send_otp(
 }
 
 async fn verify_otp(
-    service: web::Data<OtpService>,
+    service: web::Data<SignupService>,
     JsonObject(body): JsonObject<VerifyOtpRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let (email, user_type) = identity(&body.email, &body.user_type)?;

@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use super::throttle::WINDOW;
-use super::{Inner, OtpError, OtpService};
+use super::{Inner, OtpError, SignupService};
 use crate::db::models::{Otp, SendLimit, SignupOtp};
 use crate::db::{self, DbError};
 
@@ -51,7 +51,7 @@ pub(super) async fn cleanup(inner: &Inner) -> Result<CleanupReport, OtpError> {
 
 /// Runs a cleanup every `interval` for as long as the service runs. A failed run
 /// (say, the database is down) is logged and the next one tries again.
-pub async fn run_periodically(service: OtpService, interval: Duration) {
+pub async fn run_periodically(service: SignupService, interval: Duration) {
     let mut ticks = tokio::time::interval(interval);
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {

@@ -54,7 +54,7 @@ impl From<diesel::result::Error> for OtpError {
 
 /// The OTP flows with everything they need. Cheap to clone.
 #[derive(Clone)]
-pub struct OtpService {
+pub struct SignupService {
     inner: Arc<Inner>,
 }
 
@@ -66,7 +66,7 @@ struct Inner {
     hasher: OtpHasher,
 }
 
-impl OtpService {
+impl SignupService {
     pub fn new(
         pool: DbPool,
         mailer: Mailer,
