@@ -63,6 +63,8 @@ pub struct OtpPolicy {
     pub max_attempts: u32,
     pub resend_cooldown: Duration,
     pub max_sends_per_hour: u32,
+    /// How long a signup token from verify-otp stays good for register.
+    pub signup_token_ttl: Duration,
 }
 
 impl Default for OtpPolicy {
@@ -73,6 +75,7 @@ impl Default for OtpPolicy {
             max_attempts: 5,
             resend_cooldown: Duration::from_secs(60),
             max_sends_per_hour: 5,
+            signup_token_ttl: Duration::from_secs(900),
         }
     }
 }
@@ -226,6 +229,7 @@ impl Config {
             max_attempts: env.parse_in("OTP_MAX_ATTEMPTS", 5, 1..=1000)?,
             resend_cooldown: env.seconds_or_zero("OTP_RESEND_COOLDOWN_SECS", 60)?,
             max_sends_per_hour: env.parse_in("OTP_MAX_SENDS_PER_HOUR", 5, 1..=10_000)?,
+            signup_token_ttl: env.seconds("SIGNUP_TOKEN_TTL_SECS", 900)?,
         };
 
         Ok(Config {

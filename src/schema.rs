@@ -9,6 +9,8 @@ diesel::table! {
         hashed_password -> Nullable<Varchar>,
         is_active -> Bool,
         created_at -> Timestamp,
+        #[max_length = 255]
+        full_name -> Nullable<Varchar>,
     }
 }
 
@@ -65,6 +67,8 @@ diesel::table! {
         hashed_password -> Nullable<Varchar>,
         is_active -> Bool,
         created_at -> Timestamp,
+        #[max_length = 255]
+        full_name -> Nullable<Varchar>,
     }
 }
 

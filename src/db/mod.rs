@@ -134,3 +134,11 @@ pub fn ping(conn: &mut DbConnection) -> Result<(), DbError> {
     diesel::sql_query("SELECT 1").execute(conn)?;
     Ok(())
 }
+
+/// Whether `error` is a unique-constraint violation (a concurrent insert won).
+pub fn is_unique_violation(error: &DieselError) -> bool {
+    matches!(
+        error,
+        DieselError::DatabaseError(diesel::result::DatabaseErrorKind::UniqueViolation, _)
+    )
+}

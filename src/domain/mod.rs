@@ -2,9 +2,13 @@
 //! these types, the inner layers never check them again.
 
 mod email;
+mod full_name;
 mod otp_code;
+mod password;
 mod user_type;
 
 pub use email::{EmailAddress, EmailError};
+pub use full_name::{FullName, FullNameError};
 pub use otp_code::OtpCode;
+pub use password::{MAX_PASSWORD_CHARS, MIN_PASSWORD_CHARS, Password, PasswordError};
 pub use user_type::{UserType, UserTypeError};

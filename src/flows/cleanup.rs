@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use super::throttle::WINDOW;
-use super::{Inner, OtpError, SignupService};
+use super::{FlowError, Inner, SignupService};
 use crate::db::models::{Otp, SendLimit, SignupOtp};
 use crate::db::{self, DbError};
 
@@ -23,7 +23,7 @@ impl CleanupReport {
     }
 }
 
-pub(super) async fn cleanup(inner: &Inner) -> Result<CleanupReport, OtpError> {
+pub(super) async fn cleanup(inner: &Inner) -> Result<CleanupReport, FlowError> {
     let now = inner.clock.now();
     let window_before = now - WINDOW;
     let cooldown_before = now - inner.policy.resend_cooldown;

@@ -1,16 +1,18 @@
 //! send-otp: throttle, store the hashed code where the identity's case says, then
-//! email it once the transaction has committed.
+//! email it once the transaction has committed. The send limits and the delivery
+//! are shared with register, which sends activation codes too.
 
 use std::time::Duration;
 
 use chrono::NaiveDateTime;
 
-use super::throttle::{self, Decision, SendWindow};
-use super::{Inner, OtpError, events};
+use super::throttle::{self, Decision, SendWindow, ThrottleReason};
+use super::{FlowError, Inner, events};
+use crate::config::OtpPolicy;
 use crate::db::models::{Account, NewOtp, NewSignupOtp, SendLimit, SignupOtp};
-use crate::db::{self, DbConnection};
+use crate::db::{self, DbConnection, DbError};
 use crate::domain::{EmailAddress, OtpCode, UserType};
-use crate::mail::{Email, EmailKind};
+use crate::mail::{Email, EmailKind, MailError};
 
 /// What the client is told after a send; the same for every case.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -30,12 +32,11 @@ enum Case {
     AccountExists,
 }
 
-struct Issued {
-    case: Case,
-    /// The send-limit state before and after this send, to give the send back if
-    /// the email cannot go out.
-    previous_limit: Option<SendLimit>,
-    new_limit: SendLimit,
+/// One send taken from an identity's limits: the record before and after, so
+/// the send can be given back if its email cannot go out.
+pub(super) struct SendSlot {
+    previous: Option<SendLimit>,
+    taken: SendLimit,
 }
 
 pub(super) async fn send(
@@ -43,7 +44,7 @@ pub(super) async fn send(
     email: EmailAddress,
     user_type: UserType,
     code: OtpCode,
-) -> Result<SendReceipt, OtpError> {
+) -> Result<SendReceipt, FlowError> {
     let now = inner.clock.now();
     let policy = inner.policy;
     let hash = inner.hasher.hash(user_type, &email, &code);
@@ -56,31 +57,9 @@ pub(super) async fn send(
         })
         .await
     };
-    let issued = match issued {
-        Ok(issued) => issued,
-        Err(OtpError::Throttled {
-            reason,
-            retry_after,
-        }) => {
-            events::record(
-                "SIGNUP_OTP_THROTTLED",
-                user_type,
-                &email,
-                &format!(
-                    "reason={} retry_after={}",
-                    reason.as_str(),
-                    retry_after.as_secs()
-                ),
-            );
-            return Err(OtpError::Throttled {
-                reason,
-                retry_after,
-            });
-        }
-        Err(other) => return Err(other),
-    };
+    let (case, slot) = issued.inspect_err(|error| log_throttled(error, user_type, &email))?;
 
-    let kind = match issued.case {
+    let kind = match case {
         Case::Signup => EmailKind::SignupCode {
             code,
             valid_for: policy.ttl,
@@ -91,19 +70,11 @@ pub(super) async fn send(
         },
         Case::AccountExists => EmailKind::AccountExists,
     };
-    let to = email.clone();
-    if let Err(mail_error) = inner.mailer.send(Email { to, kind }).await {
-        events::warn(
-            "SIGNUP_OTP_EMAIL_FAILED",
-            user_type,
-            &email,
-            &format!("error=\"{}\"", error_chain(&mail_error)),
-        );
-        give_back(inner, issued).await;
-        return Err(OtpError::EmailUnavailable(mail_error));
-    }
+    deliver(inner, &email, user_type, kind, slot)
+        .await
+        .map_err(FlowError::EmailUnavailable)?;
 
-    let (event, details) = match issued.case {
+    let (event, details) = match case {
         Case::Signup => ("SIGNUP_OTP_CREATED", "flow=signup"),
         Case::Activation => ("ACTIVATION_OTP_CREATED", "flow=activation"),
         Case::AccountExists => ("SIGNUP_ACCOUNT_EXISTS_NOTIFIED", "flow=account_exists"),
@@ -119,12 +90,12 @@ pub(super) async fn send(
 fn issue(
     conn: &mut DbConnection,
     now: NaiveDateTime,
-    policy: &crate::config::OtpPolicy,
+    policy: &OtpPolicy,
     email: &EmailAddress,
     user_type: UserType,
     hash: &[u8],
-) -> Result<Issued, OtpError> {
-    let (previous_limit, new_limit) = take_send_slot(conn, now, policy, email, user_type)?;
+) -> Result<(Case, SendSlot), FlowError> {
+    let slot = take_send_slot(conn, now, policy, email, user_type)?;
     let expires_at = now + policy.ttl;
     let case = match Account::find(conn, user_type, email)? {
         None => {
@@ -133,7 +104,7 @@ fn issue(
         }
         Some(account) => {
             // A signup code left from before the account existed can no longer be used.
-            SignupOtp::delete_for(conn, email, user_type)?;
+            SignupOtp::delete_unlinked_for(conn, email, user_type)?;
             if account.is_active {
                 Case::AccountExists
             } else {
@@ -142,23 +113,19 @@ fn issue(
             }
         }
     };
-    Ok(Issued {
-        case,
-        previous_limit,
-        new_limit,
-    })
+    Ok((case, slot))
 }
 
 /// Applies the send limits and records this send. Concurrent sends for one
 /// identity race on a compare-and-set; a loser re-reads the winner's state and
 /// decides again, so it is refused exactly as a later request would be.
-fn take_send_slot(
+pub(super) fn take_send_slot(
     conn: &mut DbConnection,
     now: NaiveDateTime,
-    policy: &crate::config::OtpPolicy,
+    policy: &OtpPolicy,
     email: &EmailAddress,
     user_type: UserType,
-) -> Result<(Option<SendLimit>, SendLimit), OtpError> {
+) -> Result<SendSlot, FlowError> {
     const TRIES: usize = 3;
     for _ in 0..TRIES {
         let current = SendLimit::find(conn, email, user_type)?;
@@ -173,13 +140,13 @@ fn take_send_slot(
                 reason,
                 retry_after,
             } => {
-                return Err(OtpError::Throttled {
+                return Err(FlowError::Throttled {
                     reason,
                     retry_after,
                 });
             }
         };
-        let row = SendLimit {
+        let taken = SendLimit {
             email: email.as_str().to_owned(),
             user_type: user_type.as_str().to_owned(),
             last_sent_at: next.last_sent_at,
@@ -187,35 +154,79 @@ fn take_send_slot(
             sends_in_window: i32::try_from(next.sends_in_window).unwrap_or(i32::MAX),
         };
         let stored = match &current {
-            None => row.insert_new(conn)?,
-            Some(current) => row.replace(conn, current)?,
+            None => taken.insert_new(conn)?,
+            Some(current) => taken.replace(conn, current)?,
         };
         if stored {
-            return Ok((current, row));
+            return Ok(SendSlot {
+                previous: current,
+                taken,
+            });
         }
     }
     // Still contended after several rounds: someone is sending to this identity
     // right now, which is what the cooldown is for.
-    Err(OtpError::Throttled {
-        reason: throttle::ThrottleReason::Cooldown,
+    Err(FlowError::Throttled {
+        reason: ThrottleReason::Cooldown,
         retry_after: policy.resend_cooldown.max(Duration::from_secs(1)),
     })
 }
 
-/// The email could not go out: undo this send's effect on the limits, so the
-/// client may try again at once. Only if nothing has changed the record since.
-async fn give_back(inner: &Inner, issued: Issued) {
+/// Logs a refused send.
+pub(super) fn log_throttled(error: &FlowError, user_type: UserType, email: &EmailAddress) {
+    if let FlowError::Throttled {
+        reason,
+        retry_after,
+    } = error
+    {
+        events::record(
+            "SIGNUP_OTP_THROTTLED",
+            user_type,
+            email,
+            &format!(
+                "reason={} retry_after={}",
+                reason.as_str(),
+                retry_after.as_secs()
+            ),
+        );
+    }
+}
+
+/// Emails `kind` to `to`. If the transport fails, the send is given back to the
+/// identity's limits, so the client may try again at once.
+pub(super) async fn deliver(
+    inner: &Inner,
+    to: &EmailAddress,
+    user_type: UserType,
+    kind: EmailKind,
+    slot: SendSlot,
+) -> Result<(), MailError> {
+    let email = Email {
+        to: to.clone(),
+        kind,
+    };
+    let Err(mail_error) = inner.mailer.send(email).await else {
+        return Ok(());
+    };
+    events::warn(
+        "SIGNUP_OTP_EMAIL_FAILED",
+        user_type,
+        to,
+        &format!("error=\"{}\"", error_chain(&mail_error)),
+    );
+    give_back(inner, slot).await;
+    Err(mail_error)
+}
+
+/// Undoes a send's effect on the limits, only if nothing has changed the record since.
+async fn give_back(inner: &Inner, slot: SendSlot) {
     let result = db::run(&inner.pool, move |conn| {
-        let Issued {
-            previous_limit,
-            new_limit,
-            ..
-        } = issued;
-        match previous_limit {
-            Some(previous) => previous.replace(conn, &new_limit),
-            None => new_limit.delete_if_unchanged(conn),
+        let SendSlot { previous, taken } = slot;
+        match previous {
+            Some(previous) => previous.replace(conn, &taken),
+            None => taken.delete_if_unchanged(conn),
         }
-        .map_err(crate::db::DbError::from)
+        .map_err(DbError::from)
     })
     .await;
     if let Err(error) = result {

@@ -1,12 +1,16 @@
-//! The OTP flows: issue a code (send-otp), verify it (signup or activation), and
-//! clean expired ones up. Each flow is one database transaction on the blocking
-//! pool; email goes out after it commits. Nothing here knows about HTTP.
+//! The flows: issue a code (send-otp), verify it (signup or activation), register
+//! an account, and clean expired codes up. Each flow's database work is one
+//! transaction on the blocking pool; email goes out after it commits. Nothing
+//! here knows about HTTP.
 
 mod cleanup;
 mod events;
 mod hasher;
 mod issue;
+mod password;
+mod register;
 pub mod throttle;
+mod token;
 mod verify;
 
 use std::sync::Arc;
@@ -15,8 +19,11 @@ use std::time::Duration;
 pub use cleanup::{CleanupReport, run_periodically};
 pub use hasher::OtpHasher;
 pub use issue::{SendReceipt, error_chain};
+pub use password::HashError;
+pub use register::{Registered, Registration};
 pub use throttle::ThrottleReason;
-pub use verify::{RejectReason, VerifiedFlow};
+pub use token::{SignupTokens, TokenError};
+pub use verify::{RejectReason, Verified, VerifiedFlow};
 
 use crate::clock::Clock;
 use crate::config::{OtpPolicy, OtpSecret};
@@ -26,7 +33,7 @@ use crate::mail::{MailError, Mailer};
 
 /// What can go wrong in a flow, in the flows' own terms.
 #[derive(Debug, thiserror::Error)]
-pub enum OtpError {
+pub enum FlowError {
     /// No live code matched: unknown, expired, consumed or wrong.
     #[error("invalid OTP ({})", .0.as_str())]
     InvalidOtp(RejectReason),
@@ -39,6 +46,15 @@ pub enum OtpError {
         reason: ThrottleReason,
         retry_after: Duration,
     },
+    /// The signup token is malformed, forged, expired, for another identity, or its
+    /// verification has been superseded or used.
+    #[error("invalid signup token ({0})")]
+    InvalidSignupToken(TokenError),
+    /// The identity already has an account.
+    #[error("already registered")]
+    AlreadyRegistered,
+    #[error(transparent)]
+    PasswordHash(#[from] HashError),
     /// The email could not be handed to the transport.
     #[error("the email could not be sent")]
     EmailUnavailable(#[source] MailError),
@@ -46,9 +62,9 @@ pub enum OtpError {
     Database(#[from] DbError),
 }
 
-impl From<diesel::result::Error> for OtpError {
+impl From<diesel::result::Error> for FlowError {
     fn from(error: diesel::result::Error) -> Self {
-        OtpError::Database(DbError::from(error))
+        FlowError::Database(DbError::from(error))
     }
 }
 
@@ -64,6 +80,7 @@ struct Inner {
     clock: Arc<dyn Clock>,
     policy: OtpPolicy,
     hasher: OtpHasher,
+    tokens: SignupTokens,
 }
 
 impl SignupService {
@@ -81,6 +98,7 @@ impl SignupService {
                 clock,
                 policy,
                 hasher: OtpHasher::new(secret),
+                tokens: SignupTokens::new(secret, policy.signup_token_ttl),
             }),
         }
     }
@@ -98,7 +116,7 @@ impl SignupService {
         &self,
         email: EmailAddress,
         user_type: UserType,
-    ) -> Result<SendReceipt, OtpError> {
+    ) -> Result<SendReceipt, FlowError> {
         let code = OtpCode::generate(self.inner.policy.length);
         self.send_code(email, user_type, code).await
     }
@@ -109,7 +127,7 @@ impl SignupService {
         email: EmailAddress,
         user_type: UserType,
         code: OtpCode,
-    ) -> Result<SendReceipt, OtpError> {
+    ) -> Result<SendReceipt, FlowError> {
         issue::send(&self.inner, email, user_type, code).await
     }
 
@@ -119,13 +137,19 @@ impl SignupService {
         email: EmailAddress,
         user_type: UserType,
         submitted: &str,
-    ) -> Result<VerifiedFlow, OtpError> {
+    ) -> Result<Verified, FlowError> {
         let code = OtpCode::parse(submitted, self.inner.policy.length);
         verify::verify(&self.inner, email, user_type, code).await
     }
 
+    /// register: creates an account, active with a signup token, or inactive with
+    /// an activation code on its way.
+    pub async fn register(&self, registration: Registration) -> Result<Registered, FlowError> {
+        register::register(&self.inner, registration).await
+    }
+
     /// Deletes expired codes and send limits that no longer hold anything back.
-    pub async fn cleanup(&self) -> Result<CleanupReport, OtpError> {
+    pub async fn cleanup(&self) -> Result<CleanupReport, FlowError> {
         cleanup::cleanup(&self.inner).await
     }
 

@@ -2,18 +2,29 @@
 //! transaction. A match consumes the code with a conditional write whose row count
 //! says whether this request won; a miss spends one attempt the same way.
 
+use std::time::Duration;
+
 use chrono::NaiveDateTime;
 
-use super::{Inner, OtpError, OtpHasher, events};
+use super::{FlowError, Inner, OtpHasher, events};
 use crate::config::OtpPolicy;
 use crate::db::models::{Account, Otp, SignupOtp};
 use crate::db::{self, DbConnection};
 use crate::domain::{EmailAddress, OtpCode, UserType};
 
+/// A successful verification.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Verified {
+    pub flow: VerifiedFlow,
+    /// For a signup: the proof register takes, and how long it stays good.
+    pub signup_token: Option<(String, Duration)>,
+}
+
 /// Which journey a successful verification completed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum VerifiedFlow {
-    /// A new address is confirmed; its signup code is consumed.
+    /// A new address is confirmed; its signup code is used up and the row kept,
+    /// verified, as the server-side half of the signup token.
     Signup,
     /// An inactive account is now active; its activation code is consumed.
     Activation,
@@ -62,7 +73,7 @@ pub(super) async fn verify(
     email: EmailAddress,
     user_type: UserType,
     code: Option<OtpCode>,
-) -> Result<VerifiedFlow, OtpError> {
+) -> Result<Verified, FlowError> {
     let now = inner.clock.now();
     let policy = inner.policy;
     let hasher = inner.hasher.clone();
@@ -78,7 +89,7 @@ pub(super) async fn verify(
                     user_type,
                     code: code.as_ref(),
                 };
-                check.run(conn).map_err(OtpError::from)
+                check.run(conn).map_err(FlowError::from)
             })
         })
         .await?
@@ -91,10 +102,17 @@ pub(super) async fn verify(
                 &email,
                 &format!("flow={}", flow.as_str()),
             );
-            if flow == VerifiedFlow::Activation {
-                events::record("ACCOUNT_ACTIVATED", user_type, &email, "");
-            }
-            Ok(flow)
+            let signup_token = match flow {
+                VerifiedFlow::Signup => Some((
+                    inner.tokens.issue(&email, user_type, now),
+                    inner.tokens.ttl(),
+                )),
+                VerifiedFlow::Activation => {
+                    events::record("USER_ACTIVATED", user_type, &email, "via=activation_code");
+                    None
+                }
+            };
+            Ok(Verified { flow, signup_token })
         }
         Err(reason) => {
             events::record(
@@ -104,8 +122,8 @@ pub(super) async fn verify(
                 &format!("reason={}", reason.as_str()),
             );
             Err(match reason {
-                RejectReason::TooManyAttempts => OtpError::TooManyAttempts,
-                other => OtpError::InvalidOtp(other),
+                RejectReason::TooManyAttempts => FlowError::TooManyAttempts,
+                other => FlowError::InvalidOtp(other),
             })
         }
     }
@@ -171,10 +189,12 @@ impl Check<'_> {
                 self.max_attempts(),
             )?);
         }
-        if !SignupOtp::mark_verified(conn, row.id, self.max_attempts(), self.now)? {
+        // The verified row stays while the signup token it backs is good; register
+        // links it to the new account, and the cleanup removes it if unused.
+        let keep_until = self.now + self.policy.signup_token_ttl;
+        if !SignupOtp::mark_verified(conn, row.id, self.max_attempts(), self.now, keep_until)? {
             return Ok(Err(RejectReason::AlreadyUsed));
         }
-        SignupOtp::delete(conn, row.id)?;
         Ok(Ok(VerifiedFlow::Signup))
     }
 

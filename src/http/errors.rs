@@ -14,7 +14,7 @@ use actix_web::{HttpResponse, ResponseError};
 use serde::Serialize;
 
 use crate::db::DbError;
-use crate::flows::{OtpError, ThrottleReason};
+use crate::flows::{FlowError, ThrottleReason};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ApiError {
@@ -99,18 +99,18 @@ impl ResponseError for ApiError {
     }
 }
 
-impl From<OtpError> for ApiError {
-    fn from(error: OtpError) -> Self {
+impl From<FlowError> for ApiError {
+    fn from(error: FlowError) -> Self {
         match error {
-            OtpError::InvalidOtp(_) => {
+            FlowError::InvalidOtp(_) => {
                 ApiError::new(StatusCode::BAD_REQUEST, "invalid_otp", "Invalid OTP")
             }
-            OtpError::TooManyAttempts => ApiError::new(
+            FlowError::TooManyAttempts => ApiError::new(
                 StatusCode::TOO_MANY_REQUESTS,
                 "too_many_attempts",
                 "Too many wrong codes: request a new one",
             ),
-            OtpError::Throttled {
+            FlowError::Throttled {
                 reason,
                 retry_after,
             } => {
@@ -126,13 +126,27 @@ impl From<OtpError> for ApiError {
                 };
                 ApiError::new(StatusCode::TOO_MANY_REQUESTS, code, detail).retry_after(retry_after)
             }
-            OtpError::EmailUnavailable(_) => ApiError::new(
+            FlowError::InvalidSignupToken(_) => ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "invalid_signup_token",
+                "The signup token is invalid or expired: verify the email again",
+            ),
+            FlowError::AlreadyRegistered => ApiError::new(
+                StatusCode::CONFLICT,
+                "already_registered",
+                "An account with this email already exists",
+            ),
+            FlowError::PasswordHash(error) => {
+                log::error!("request failed: {}", crate::flows::error_chain(&error));
+                ApiError::internal()
+            }
+            FlowError::EmailUnavailable(_) => ApiError::new(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "email_unavailable",
                 "The email could not be sent; try again shortly",
             )
             .retry_after(Duration::from_secs(5)),
-            OtpError::Database(error) => error.into(),
+            FlowError::Database(error) => error.into(),
         }
     }
 }

@@ -19,5 +19,6 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .app_data(web::PayloadConfig::new(MAX_BODY_BYTES))
         .service(routes::health::scope())
         .service(routes::signup::scope())
+        .service(routes::register::resource())
         .default_service(web::to(routes::not_found));
 }

@@ -40,13 +40,13 @@ on_both_backends! {
         let test_db = TestDb::create(backend);
 
         let first = stdout(&signup_otp(&test_db, &["migrate"]));
-        assert_eq!(first.lines().filter(|l| l.starts_with("applied migration ")).count(), 2, "{first}");
+        assert_eq!(first.lines().filter(|l| l.starts_with("applied migration ")).count(), 3, "{first}");
         assert_eq!(stdout(&signup_otp(&test_db, &["migrate"])).trim(), "no pending migrations");
 
         let reverted = stdout(&signup_otp(&test_db, &["migrate", "--revert"]));
-        assert!(reverted.starts_with("reverted migration 20261130000002"), "{reverted}");
+        assert!(reverted.starts_with("reverted migration 20261130000003"), "{reverted}");
         let again = stdout(&signup_otp(&test_db, &["migrate"]));
-        assert_eq!(again.trim(), "applied migration 20261130000002");
+        assert_eq!(again.trim(), "applied migration 20261130000003");
     }
 
     async fn cleanup_deletes_expired_codes_and_says_how_many(backend) {

@@ -39,7 +39,7 @@ on_both_backends! {
         let mut conn = pool.get().unwrap();
 
         let applied = db::run_migrations(&mut conn).unwrap();
-        assert_eq!(applied.len(), 2);
+        assert_eq!(applied.len(), 3);
         assert_eq!(tables_answer(&mut conn), TABLES);
         assert!(db::run_migrations(&mut conn).unwrap().is_empty(), "a second run applies nothing");
 

@@ -3,19 +3,25 @@
 use std::time::Duration;
 
 use chrono::Utc;
-use signup_otp::db::models::{Account, NewAccount, Otp, SignupOtp};
+use signup_otp::db::models::{AccountRecord, NewAccount, Otp, SignupOtp};
 use signup_otp::domain::{EmailAddress, UserType};
 
 use crate::helpers::{TestApp, code_in};
 use crate::on_both_backends;
 
-pub fn create_account(app: &TestApp, email: &str, user_type: UserType, active: bool) -> Account {
+pub fn create_account(
+    app: &TestApp,
+    email: &str,
+    user_type: UserType,
+    active: bool,
+) -> AccountRecord {
     let email = EmailAddress::parse(email).unwrap();
     app.with_conn(|conn| {
         NewAccount {
             user_type,
             email: &email,
             hashed_password: None,
+            full_name: None,
             is_active: active,
             created_at: Utc::now().naive_utc(),
         }

@@ -4,7 +4,6 @@
 use std::time::Duration;
 
 use futures_util::future::join_all;
-use serde_json::json;
 use signup_otp::db::models::SignupOtp;
 use signup_otp::domain::{EmailAddress, UserType};
 
@@ -32,8 +31,12 @@ on_both_backends! {
 
         let verified = app.verify_otp("test@example.com", "live", &code).await;
         assert_eq!(verified.status, 200, "{}", verified.body);
-        assert_eq!(verified.body, json!({ "verified": true, "flow": "signup" }));
-        assert!(signup_row(&app, "test@example.com", UserType::Live).is_none(), "the code is consumed");
+        assert_eq!(verified.body["verified"], true);
+        assert_eq!(verified.body["flow"], "signup");
+        assert!(verified.body["signup_token"].as_str().is_some_and(|t| t.len() > 40));
+        assert_eq!(verified.body["signup_token_expires_in"], 900);
+        let row = signup_row(&app, "test@example.com", UserType::Live).unwrap();
+        assert!(row.is_verified && row.verified_at.is_some(), "the code is used up");
     }
 
     async fn a_code_works_only_once(backend) {

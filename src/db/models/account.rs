@@ -18,6 +18,7 @@ pub struct User {
     pub hashed_password: Option<String>,
     pub is_active: bool,
     pub created_at: NaiveDateTime,
+    pub full_name: Option<String>,
 }
 
 /// A demo account.
@@ -29,6 +30,7 @@ pub struct DemoUser {
     pub hashed_password: Option<String>,
     pub is_active: bool,
     pub created_at: NaiveDateTime,
+    pub full_name: Option<String>,
 }
 
 /// Which table an account lives in, and its id there.
@@ -95,14 +97,40 @@ pub struct NewAccount<'a> {
     pub user_type: UserType,
     pub email: &'a EmailAddress,
     pub hashed_password: Option<&'a str>,
+    pub full_name: Option<&'a str>,
     pub is_active: bool,
     pub created_at: NaiveDateTime,
+}
+
+/// An account as clients may see it: never the password hash.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AccountRecord {
+    pub id: AccountId,
+    pub email: String,
+    pub full_name: Option<String>,
+    pub is_active: bool,
+    pub created_at: NaiveDateTime,
+}
+
+impl AccountRecord {
+    pub fn user_type(&self) -> UserType {
+        match self.id {
+            AccountId::Live(_) => UserType::Live,
+            AccountId::Demo(_) => UserType::Demo,
+        }
+    }
+
+    pub fn numeric_id(&self) -> i32 {
+        match self.id {
+            AccountId::Live(id) | AccountId::Demo(id) => id,
+        }
+    }
 }
 
 impl NewAccount<'_> {
     /// Inserts the account; a second account for the same email and type is a
     /// unique violation.
-    pub fn insert(&self, conn: &mut DbConnection) -> QueryResult<Account> {
+    pub fn insert(&self, conn: &mut DbConnection) -> QueryResult<AccountRecord> {
         let id = match self.user_type {
             UserType::Live => AccountId::Live(
                 diesel::insert_into(users::table)
@@ -110,6 +138,7 @@ impl NewAccount<'_> {
                         users::email.eq(self.email.as_str()),
                         users::user_type.eq(UserType::Live.as_str()),
                         users::hashed_password.eq(self.hashed_password),
+                        users::full_name.eq(self.full_name),
                         users::is_active.eq(self.is_active),
                         users::created_at.eq(self.created_at),
                     ))
@@ -121,6 +150,7 @@ impl NewAccount<'_> {
                     .values((
                         demo_users::email.eq(self.email.as_str()),
                         demo_users::hashed_password.eq(self.hashed_password),
+                        demo_users::full_name.eq(self.full_name),
                         demo_users::is_active.eq(self.is_active),
                         demo_users::created_at.eq(self.created_at),
                     ))
@@ -128,9 +158,12 @@ impl NewAccount<'_> {
                     .get_result(conn)?,
             ),
         };
-        Ok(Account {
+        Ok(AccountRecord {
             id,
+            email: self.email.as_str().to_owned(),
+            full_name: self.full_name.map(str::to_owned),
             is_active: self.is_active,
+            created_at: self.created_at,
         })
     }
 }

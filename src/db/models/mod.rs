@@ -6,7 +6,7 @@ mod otp;
 mod send_limit;
 mod signup_otp;
 
-pub use account::{Account, AccountId, DemoUser, NewAccount, User};
+pub use account::{Account, AccountId, AccountRecord, DemoUser, NewAccount, User};
 pub use otp::{NewOtp, Otp};
 pub use send_limit::SendLimit;
 pub use signup_otp::{NewSignupOtp, SignupOtp};

@@ -5,6 +5,7 @@
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
+use super::AccountId;
 use crate::db::DbConnection;
 use crate::db::schema::signup_otps;
 use crate::domain::{EmailAddress, UserType};
@@ -118,13 +119,15 @@ impl SignupOtp {
     }
 
     /// `verify_signup_otp`: marks the code verified if it still can be (unverified,
-    /// unexpired, attempts left); returns whether this call did it. Of any number
-    /// of concurrent calls, exactly one sees `true`.
+    /// unexpired, attempts left) and keeps the row until `keep_until`, as the
+    /// server-side half of the signup token; returns whether this call did it. Of
+    /// any number of concurrent calls, exactly one sees `true`.
     pub fn mark_verified(
         conn: &mut DbConnection,
         id: i32,
         max_attempts: i32,
         now: NaiveDateTime,
+        keep_until: NaiveDateTime,
     ) -> QueryResult<bool> {
         let changed = diesel::update(signup_otps::table)
             .filter(signup_otps::id.eq(id))
@@ -134,18 +137,45 @@ impl SignupOtp {
             .set((
                 signup_otps::is_verified.eq(true),
                 signup_otps::verified_at.eq(now),
+                signup_otps::expires_at.eq(keep_until),
             ))
             .execute(conn)?;
         Ok(changed == 1)
     }
 
-    /// `delete_signup_otp`.
-    pub fn delete(conn: &mut DbConnection, id: i32) -> QueryResult<usize> {
-        diesel::delete(signup_otps::table.filter(signup_otps::id.eq(id))).execute(conn)
+    /// Ties the verification made at `verified_at` to the account registered with
+    /// it; returns whether it did. The row then stays as the record of how the
+    /// account's address was verified. A verification is used once: a second call
+    /// finds the row already linked, and a re-send (which resets the row) makes an
+    /// older verification unusable.
+    pub fn link_verified(
+        conn: &mut DbConnection,
+        email: &EmailAddress,
+        user_type: UserType,
+        verified_at: NaiveDateTime,
+        account: AccountId,
+    ) -> QueryResult<bool> {
+        let row = signup_otps::table
+            .filter(signup_otps::email.eq(email.as_str()))
+            .filter(signup_otps::user_type.eq(user_type.as_str()))
+            .filter(signup_otps::is_verified.eq(true))
+            .filter(signup_otps::verified_at.eq(verified_at))
+            .filter(signup_otps::user_id.is_null())
+            .filter(signup_otps::demo_user_id.is_null());
+        let changed = match account {
+            AccountId::Live(id) => diesel::update(row)
+                .set(signup_otps::user_id.eq(id))
+                .execute(conn)?,
+            AccountId::Demo(id) => diesel::update(row)
+                .set(signup_otps::demo_user_id.eq(id))
+                .execute(conn)?,
+        };
+        Ok(changed == 1)
     }
 
-    /// Deletes the address's code, if any (it has an account now).
-    pub fn delete_for(
+    /// Deletes the address's pending code, if any (it has an account now). A row
+    /// linked to an account is its verification record and stays.
+    pub fn delete_unlinked_for(
         conn: &mut DbConnection,
         email: &EmailAddress,
         user_type: UserType,
@@ -153,13 +183,22 @@ impl SignupOtp {
         diesel::delete(
             signup_otps::table
                 .filter(signup_otps::email.eq(email.as_str()))
-                .filter(signup_otps::user_type.eq(user_type.as_str())),
+                .filter(signup_otps::user_type.eq(user_type.as_str()))
+                .filter(signup_otps::user_id.is_null())
+                .filter(signup_otps::demo_user_id.is_null()),
         )
         .execute(conn)
     }
 
-    /// `cleanup_expired_signup_otps`: deletes every code expired at `now`.
+    /// `cleanup_expired_signup_otps`: deletes every code expired at `now`, and every
+    /// verification that was never used to register; keeps those linked to accounts.
     pub fn delete_expired(conn: &mut DbConnection, now: NaiveDateTime) -> QueryResult<usize> {
-        diesel::delete(signup_otps::table.filter(signup_otps::expires_at.le(now))).execute(conn)
+        diesel::delete(
+            signup_otps::table
+                .filter(signup_otps::expires_at.le(now))
+                .filter(signup_otps::user_id.is_null())
+                .filter(signup_otps::demo_user_id.is_null()),
+        )
+        .execute(conn)
     }
 }

@@ -1,9 +1,12 @@
 pub mod health;
+pub mod register;
 pub mod signup;
 
 use actix_web::HttpResponse;
+use actix_web::http::StatusCode;
 
 use super::ApiError;
+use crate::domain::{EmailAddress, UserType};
 
 /// Any path the service does not serve.
 pub async fn not_found() -> Result<HttpResponse, ApiError> {
@@ -13,4 +16,24 @@ pub async fn not_found() -> Result<HttpResponse, ApiError> {
 /// A served path with a method it does not take.
 pub async fn method_not_allowed() -> Result<HttpResponse, ApiError> {
     Err(ApiError::method_not_allowed())
+}
+
+/// The (email, user_type) every endpoint takes, validated; 422 otherwise.
+fn identity(email: &str, user_type: &str) -> Result<(EmailAddress, UserType), ApiError> {
+    let email = EmailAddress::parse(email).map_err(|e| invalid("invalid_email", &e))?;
+    let user_type = user_type
+        .parse::<UserType>()
+        .map_err(|e| invalid("invalid_user_type", &e))?;
+    Ok((email, user_type))
+}
+
+/// A 422 whose detail is `error`'s message, capitalised.
+fn invalid(code: &'static str, error: &dyn std::fmt::Display) -> ApiError {
+    let message = error.to_string();
+    let mut chars = message.chars();
+    let detail = chars
+        .next()
+        .map(|first| first.to_ascii_uppercase().to_string() + chars.as_str())
+        .unwrap_or_default();
+    ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, code, detail)
 }

@@ -1,11 +1,9 @@
 //! `POST /api/v1/users/signup/send-otp` and `POST /api/v1/users/signup/verify-otp`.
 
-use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, web};
 use serde::{Deserialize, Serialize};
 
-use super::method_not_allowed;
-use crate::domain::{EmailAddress, UserType};
+use super::{identity, method_not_allowed};
 use crate::flows::SignupService;
 use crate::http::ApiError;
 use crate::http::extract::JsonObject;
@@ -51,7 +49,14 @@ pub struct VerifyOtpRequest {
 #[derive(Debug, Serialize)]
 pub struct VerifyOtpResponse {
     pub verified: bool,
+    /// `signup` (a new address) or `activation` (an existing account).
     pub flow: &'static str,
+    /// For `signup`: the proof to pass to register.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub signup_token: Option<String>,
+    /// Seconds the signup token stays good.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub signup_token_expires_in: Option<u64>,
 }
 
 /// The same words for every case, so the answer does not tell whether the address
@@ -76,35 +81,15 @@ async fn verify_otp(
     JsonObject(body): JsonObject<VerifyOtpRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let (email, user_type) = identity(&body.email, &body.user_type)?;
-    let flow = service.verify(email, user_type, &body.otp_code).await?;
+    let verified = service.verify(email, user_type, &body.otp_code).await?;
+    let (signup_token, signup_token_expires_in) = match verified.signup_token {
+        Some((token, ttl)) => (Some(token), Some(ttl.as_secs())),
+        None => (None, None),
+    };
     Ok(HttpResponse::Ok().json(VerifyOtpResponse {
         verified: true,
-        flow: flow.as_str(),
+        flow: verified.flow.as_str(),
+        signup_token,
+        signup_token_expires_in,
     }))
-}
-
-fn identity(email: &str, user_type: &str) -> Result<(EmailAddress, UserType), ApiError> {
-    let email = EmailAddress::parse(email).map_err(|e| {
-        ApiError::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "invalid_email",
-            capitalise(&e.to_string()),
-        )
-    })?;
-    let user_type = user_type.parse::<UserType>().map_err(|e| {
-        ApiError::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "invalid_user_type",
-            capitalise(&e.to_string()),
-        )
-    })?;
-    Ok((email, user_type))
-}
-
-fn capitalise(text: &str) -> String {
-    let mut chars = text.chars();
-    chars
-        .next()
-        .map(|first| first.to_ascii_uppercase().to_string() + chars.as_str())
-        .unwrap_or_default()
 }

@@ -221,10 +221,11 @@ impl TestApp {
 
     /// Sends a code to `address` and returns it, read from the email.
     pub async fn send_and_read_code(&self, address: &str, user_type: &str) -> String {
-        let before = self.smtp.messages_to(address).len();
+        let mailbox = address.trim().to_ascii_lowercase();
+        let before = self.smtp.messages_to(&mailbox).len();
         let response = self.send_otp(address, user_type).await;
         assert_eq!(response.status, 200, "send-otp: {}", response.body);
-        self.code_in_message(address, before + 1).await
+        self.code_in_message(&mailbox, before + 1).await
     }
 
     /// Moves the service's clock forward.
