@@ -10,6 +10,7 @@ pub mod clock;
 pub mod config;
 pub mod db;
 pub mod domain;
+pub mod events;
 pub mod flows;
 pub mod http;
 pub mod mail;

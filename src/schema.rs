@@ -15,6 +15,25 @@ diesel::table! {
 }
 
 diesel::table! {
+    email_outbox (id) {
+        id -> Int8,
+        #[max_length = 32]
+        kind -> Varchar,
+        #[max_length = 255]
+        recipient -> Varchar,
+        #[max_length = 20]
+        user_type -> Varchar,
+        payload -> Bytea,
+        created_at -> Timestamp,
+        expires_at -> Timestamp,
+        next_attempt_at -> Timestamp,
+        attempts -> Int4,
+        #[max_length = 500]
+        last_error -> Nullable<Varchar>,
+    }
+}
+
+diesel::table! {
     otp_send_limits (email, user_type) {
         #[max_length = 255]
         email -> Varchar,
@@ -79,6 +98,7 @@ diesel::joinable!(signup_otps -> users (user_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
     demo_users,
+    email_outbox,
     otp_send_limits,
     otps,
     signup_otps,

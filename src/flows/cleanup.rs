@@ -39,7 +39,7 @@ pub(super) async fn cleanup(inner: &Inner) -> Result<CleanupReport, FlowError> {
     .await?;
     if report != CleanupReport::default() {
         log::info!(
-            target: super::events::TARGET,
+            target: crate::events::TARGET,
             "SIGNUP_OTPS_CLEANED_UP signup_otps={} otps={} send_limits={}",
             report.signup_otps,
             report.otps,

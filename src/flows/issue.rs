@@ -7,7 +7,8 @@ use std::time::Duration;
 use chrono::NaiveDateTime;
 
 use super::throttle::{self, Decision, SendWindow, ThrottleReason};
-use super::{FlowError, Inner, events};
+use super::{FlowError, Inner};
+use crate::events;
 use crate::config::OtpPolicy;
 use crate::db::models::{Account, NewOtp, NewSignupOtp, SendLimit, SignupOtp};
 use crate::db::{self, DbConnection, DbError};

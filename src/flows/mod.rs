@@ -4,7 +4,6 @@
 //! here knows about HTTP.
 
 mod cleanup;
-mod events;
 mod hasher;
 mod issue;
 mod password;

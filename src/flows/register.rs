@@ -9,7 +9,8 @@
 use std::time::Duration;
 
 use super::issue::{self, SendSlot};
-use super::{FlowError, Inner, events, password};
+use super::{FlowError, Inner, password};
+use crate::events;
 use crate::db::models::{Account, AccountRecord, NewAccount, NewOtp, SignupOtp};
 use crate::db::{self, DbConnection};
 use crate::domain::{EmailAddress, FullName, OtpCode, Password, UserType};

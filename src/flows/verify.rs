@@ -6,7 +6,8 @@ use std::time::Duration;
 
 use chrono::NaiveDateTime;
 
-use super::{FlowError, Inner, OtpHasher, events};
+use super::{FlowError, Inner, OtpHasher};
+use crate::events;
 use crate::config::OtpPolicy;
 use crate::db::models::{Account, Otp, SignupOtp};
 use crate::db::{self, DbConnection};

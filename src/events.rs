@@ -1,4 +1,4 @@
-//! The audit events every flow logs, one line each: the event name first, then
+//! The audit events the flows and the courier log, one line each: the event name first, then
 //! `key=value` pairs. Addresses are masked; codes and secrets never appear.
 
 use crate::domain::{EmailAddress, UserType};
