@@ -5,9 +5,9 @@ use std::sync::Arc;
 
 use crate::clock::SystemClock;
 use crate::config::Config;
+use crate::courier::Outbox;
 use crate::db;
 use crate::flows::SignupService;
-use crate::mail::Mailer;
 
 type CliResult = Result<(), Box<dyn Error + Send + Sync>>;
 
@@ -34,10 +34,9 @@ pub fn migrate(config: &Config, revert: bool) -> CliResult {
 pub fn cleanup(config: Config) -> CliResult {
     actix_web::rt::System::new().block_on(async move {
         let pool = db::build_pool(&config.database, 1, config.db_pool_timeout);
-        let mailer = Mailer::new(&config.mail)?;
         let service = SignupService::new(
             pool,
-            mailer,
+            Outbox::new(&config.otp_secret),
             Arc::new(SystemClock),
             config.otp,
             &config.otp_secret,

@@ -43,6 +43,20 @@ pub enum DatabaseUrl {
 pub struct MailConfig {
     pub transport: MailTransport,
     pub from: Mailbox,
+    /// The courier's first retry waits about this long, each next one twice as long.
+    pub retry_initial: Duration,
+    /// The longest wait between two retries.
+    pub retry_max: Duration,
+}
+
+impl MailConfig {
+    /// How long one delivery may take before it counts as failed.
+    pub fn transport_timeout(&self) -> Duration {
+        match &self.transport {
+            MailTransport::Smtp { timeout, .. } => *timeout,
+            MailTransport::Stdout | MailTransport::File(_) => Duration::from_secs(5),
+        }
+    }
 }
 
 #[derive(Clone)]
@@ -285,7 +299,16 @@ fn mail_config(env: &Env<'_>) -> Result<MailConfig, ConfigError> {
     let from = from
         .parse::<Mailbox>()
         .map_err(|e| ConfigError::new("MAIL_FROM", format!("{from:?} is not a mailbox: {e}")))?;
-    Ok(MailConfig { transport, from })
+    Ok(MailConfig {
+        transport,
+        from,
+        retry_initial: Duration::from_millis(env.parse_in(
+            "MAIL_RETRY_INITIAL_MS",
+            1000,
+            1..=3_600_000,
+        )?),
+        retry_max: env.seconds("MAIL_RETRY_MAX_SECS", 300)?,
+    })
 }
 
 /// Typed access to the variables, each error naming its variable.

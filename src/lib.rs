@@ -8,6 +8,7 @@
 pub mod cli;
 pub mod clock;
 pub mod config;
+pub mod courier;
 pub mod db;
 pub mod domain;
 pub mod events;

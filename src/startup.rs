@@ -10,6 +10,7 @@ use actix_web::{App, HttpServer, web};
 
 use crate::clock::{Clock, SystemClock};
 use crate::config::Config;
+use crate::courier::{Courier, Outbox, RetryPolicy};
 use crate::db::{self, DbError, DbPool, MigrationError};
 use crate::flows::{self, SignupService};
 use crate::mail::{MailError, Mailer};
@@ -36,6 +37,7 @@ pub struct Application {
     port: u16,
     server: Server,
     service: SignupService,
+    courier: Courier,
     cleanup_interval: std::time::Duration,
 }
 
@@ -56,7 +58,21 @@ impl Application {
         );
         migrate(&pool).await?;
         let mailer = Mailer::new(&config.mail)?;
-        let service = SignupService::new(pool, mailer, clock, config.otp, &config.otp_secret);
+        let outbox = Outbox::new(&config.otp_secret);
+        let service = SignupService::new(
+            pool.clone(),
+            outbox.clone(),
+            clock.clone(),
+            config.otp,
+            &config.otp_secret,
+        );
+        let courier = Courier::new(
+            pool,
+            mailer,
+            clock,
+            outbox,
+            RetryPolicy::from_config(&config.mail),
+        );
 
         let listener =
             TcpListener::bind(config.bind_addr).map_err(|source| StartupError::Bind {
@@ -88,6 +104,7 @@ impl Application {
             port,
             server,
             service,
+            courier,
             cleanup_interval: config.cleanup_interval,
         })
     }
@@ -97,12 +114,19 @@ impl Application {
         self.port
     }
 
-    /// Serves until the server stops (SIGINT or SIGTERM), running the periodic
-    /// cleanup alongside.
+    /// A handle that stops the server (gracefully, finishing requests in flight).
+    pub fn server_handle(&self) -> actix_web::dev::ServerHandle {
+        self.server.handle()
+    }
+
+    /// Serves until the server stops (SIGINT or SIGTERM), running the email
+    /// courier and the periodic cleanup alongside.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         let cleanup = tokio::spawn(flows::run_periodically(self.service, self.cleanup_interval));
+        let courier = tokio::spawn(self.courier.run());
         let result = self.server.await;
         cleanup.abort();
+        courier.abort();
         result
     }
 }

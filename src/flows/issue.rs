@@ -1,6 +1,6 @@
-//! send-otp: throttle, store the hashed code where the identity's case says, then
-//! email it once the transaction has committed. The send limits and the delivery
-//! are shared with register, which sends activation codes too.
+//! send-otp: throttle, store the hashed code where the identity's case says, and
+//! queue its email, in one transaction. The send limits are shared with register,
+//! which sends activation codes too.
 
 use std::time::Duration;
 
@@ -8,12 +8,13 @@ use chrono::NaiveDateTime;
 
 use super::throttle::{self, Decision, SendWindow, ThrottleReason};
 use super::{FlowError, Inner};
-use crate::events;
 use crate::config::OtpPolicy;
+use crate::courier::Outbox;
 use crate::db::models::{Account, NewOtp, NewSignupOtp, SendLimit, SignupOtp};
-use crate::db::{self, DbConnection, DbError};
+use crate::db::{self, DbConnection};
 use crate::domain::{EmailAddress, OtpCode, UserType};
-use crate::mail::{Email, EmailKind, MailError};
+use crate::events;
+use crate::mail::{Email, EmailKind};
 
 /// What the client is told after a send; the same for every case.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -33,13 +34,6 @@ enum Case {
     AccountExists,
 }
 
-/// One send taken from an identity's limits: the record before and after, so
-/// the send can be given back if its email cannot go out.
-pub(super) struct SendSlot {
-    previous: Option<SendLimit>,
-    taken: SendLimit,
-}
-
 pub(super) async fn send(
     inner: &Inner,
     email: EmailAddress,
@@ -49,31 +43,18 @@ pub(super) async fn send(
     let now = inner.clock.now();
     let policy = inner.policy;
     let hash = inner.hasher.hash(user_type, &email, &code);
+    let outbox = inner.outbox.clone();
     let issued = {
         let email = email.clone();
         db::run(&inner.pool, move |conn| {
             db::write_transaction(conn, |conn| {
-                issue(conn, now, &policy, &email, user_type, &hash)
+                issue(conn, &outbox, now, &policy, &email, user_type, &hash, code)
             })
         })
         .await
     };
-    let (case, slot) = issued.inspect_err(|error| log_throttled(error, user_type, &email))?;
-
-    let kind = match case {
-        Case::Signup => EmailKind::SignupCode {
-            code,
-            valid_for: policy.ttl,
-        },
-        Case::Activation => EmailKind::ActivationCode {
-            code,
-            valid_for: policy.ttl,
-        },
-        Case::AccountExists => EmailKind::AccountExists,
-    };
-    deliver(inner, &email, user_type, kind, slot)
-        .await
-        .map_err(FlowError::EmailUnavailable)?;
+    let case = issued.inspect_err(|error| log_throttled(error, user_type, &email))?;
+    inner.outbox.wake();
 
     let (event, details) = match case {
         Case::Signup => ("SIGNUP_OTP_CREATED", "flow=signup"),
@@ -87,34 +68,50 @@ pub(super) async fn send(
     })
 }
 
-/// The transactional part of a send.
+/// The transactional part of a send: limits, the code, and its queued email.
+#[allow(clippy::too_many_arguments)]
 fn issue(
     conn: &mut DbConnection,
+    outbox: &Outbox,
     now: NaiveDateTime,
     policy: &OtpPolicy,
     email: &EmailAddress,
     user_type: UserType,
     hash: &[u8],
-) -> Result<(Case, SendSlot), FlowError> {
-    let slot = take_send_slot(conn, now, policy, email, user_type)?;
+    code: OtpCode,
+) -> Result<Case, FlowError> {
+    take_send_slot(conn, now, policy, email, user_type)?;
     let expires_at = now + policy.ttl;
-    let case = match Account::find(conn, user_type, email)? {
+    let (case, kind) = match Account::find(conn, user_type, email)? {
         None => {
             NewSignupOtp::new(email, user_type, hash, now, expires_at).upsert(conn)?;
-            Case::Signup
+            let kind = EmailKind::SignupCode {
+                code,
+                valid_for: policy.ttl,
+            };
+            (Case::Signup, kind)
         }
         Some(account) => {
             // A signup code left from before the account existed can no longer be used.
             SignupOtp::delete_unlinked_for(conn, email, user_type)?;
             if account.is_active {
-                Case::AccountExists
+                (Case::AccountExists, EmailKind::AccountExists)
             } else {
                 NewOtp::new(account.id, hash, now, expires_at).upsert(conn)?;
-                Case::Activation
+                let kind = EmailKind::ActivationCode {
+                    code,
+                    valid_for: policy.ttl,
+                };
+                (Case::Activation, kind)
             }
         }
     };
-    Ok((case, slot))
+    let message = Email {
+        to: email.clone(),
+        kind,
+    };
+    outbox.queue(conn, &message, user_type, now, expires_at)?;
+    Ok(case)
 }
 
 /// Applies the send limits and records this send. Concurrent sends for one
@@ -126,7 +123,7 @@ pub(super) fn take_send_slot(
     policy: &OtpPolicy,
     email: &EmailAddress,
     user_type: UserType,
-) -> Result<SendSlot, FlowError> {
+) -> Result<(), FlowError> {
     const TRIES: usize = 3;
     for _ in 0..TRIES {
         let current = SendLimit::find(conn, email, user_type)?;
@@ -159,10 +156,7 @@ pub(super) fn take_send_slot(
             Some(current) => taken.replace(conn, current)?,
         };
         if stored {
-            return Ok(SendSlot {
-                previous: current,
-                taken,
-            });
+            return Ok(());
         }
     }
     // Still contended after several rounds: someone is sending to this identity
@@ -189,51 +183,6 @@ pub(super) fn log_throttled(error: &FlowError, user_type: UserType, email: &Emai
                 reason.as_str(),
                 retry_after.as_secs()
             ),
-        );
-    }
-}
-
-/// Emails `kind` to `to`. If the transport fails, the send is given back to the
-/// identity's limits, so the client may try again at once.
-pub(super) async fn deliver(
-    inner: &Inner,
-    to: &EmailAddress,
-    user_type: UserType,
-    kind: EmailKind,
-    slot: SendSlot,
-) -> Result<(), MailError> {
-    let email = Email {
-        to: to.clone(),
-        kind,
-    };
-    let Err(mail_error) = inner.mailer.send(email).await else {
-        return Ok(());
-    };
-    events::warn(
-        "SIGNUP_OTP_EMAIL_FAILED",
-        user_type,
-        to,
-        &format!("error=\"{}\"", error_chain(&mail_error)),
-    );
-    give_back(inner, slot).await;
-    Err(mail_error)
-}
-
-/// Undoes a send's effect on the limits, only if nothing has changed the record since.
-async fn give_back(inner: &Inner, slot: SendSlot) {
-    let result = db::run(&inner.pool, move |conn| {
-        let SendSlot { previous, taken } = slot;
-        match previous {
-            Some(previous) => previous.replace(conn, &taken),
-            None => taken.delete_if_unchanged(conn),
-        }
-        .map_err(DbError::from)
-    })
-    .await;
-    if let Err(error) = result {
-        log::warn!(
-            "could not give back a send slot after a mail failure: {}",
-            error_chain(&error)
         );
     }
 }

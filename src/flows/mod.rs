@@ -1,7 +1,8 @@
 //! The flows: issue a code (send-otp), verify it (signup or activation), register
 //! an account, and clean expired codes up. Each flow's database work is one
-//! transaction on the blocking pool; email goes out after it commits. Nothing
-//! here knows about HTTP.
+//! transaction on the blocking pool; an email is queued in the outbox inside that
+//! transaction and the courier delivers it after the commit. Nothing here knows
+//! about HTTP.
 
 mod cleanup;
 mod hasher;
@@ -26,9 +27,9 @@ pub use verify::{RejectReason, Verified, VerifiedFlow};
 
 use crate::clock::Clock;
 use crate::config::{OtpPolicy, OtpSecret};
-use crate::db::{self, DbError, DbPool};
+use crate::courier::{self, Outbox};
+use crate::db::{DbError, DbPool};
 use crate::domain::{EmailAddress, OtpCode, UserType};
-use crate::mail::{MailError, Mailer};
 
 /// What can go wrong in a flow, in the flows' own terms.
 #[derive(Debug, thiserror::Error)]
@@ -54,9 +55,6 @@ pub enum FlowError {
     AlreadyRegistered,
     #[error(transparent)]
     PasswordHash(#[from] HashError),
-    /// The email could not be handed to the transport.
-    #[error("the email could not be sent")]
-    EmailUnavailable(#[source] MailError),
     #[error(transparent)]
     Database(#[from] DbError),
 }
@@ -67,7 +65,14 @@ impl From<diesel::result::Error> for FlowError {
     }
 }
 
-/// The OTP flows with everything they need. Cheap to clone.
+/// The database answers; this is what waits for delivery.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Readiness {
+    pub outbox_messages: i64,
+    pub oldest_message_age: Option<Duration>,
+}
+
+/// The flows with everything they need. Cheap to clone.
 #[derive(Clone)]
 pub struct SignupService {
     inner: Arc<Inner>,
@@ -75,7 +80,7 @@ pub struct SignupService {
 
 struct Inner {
     pool: DbPool,
-    mailer: Mailer,
+    outbox: Outbox,
     clock: Arc<dyn Clock>,
     policy: OtpPolicy,
     hasher: OtpHasher,
@@ -85,7 +90,7 @@ struct Inner {
 impl SignupService {
     pub fn new(
         pool: DbPool,
-        mailer: Mailer,
+        outbox: Outbox,
         clock: Arc<dyn Clock>,
         policy: OtpPolicy,
         secret: &OtpSecret,
@@ -93,7 +98,7 @@ impl SignupService {
         Self {
             inner: Arc::new(Inner {
                 pool,
-                mailer,
+                outbox,
                 clock,
                 policy,
                 hasher: OtpHasher::new(secret),
@@ -152,8 +157,15 @@ impl SignupService {
         cleanup::cleanup(&self.inner).await
     }
 
-    /// Whether the database answers.
-    pub async fn database_ready(&self) -> Result<(), DbError> {
-        db::run(&self.inner.pool, db::ping).await
+    /// Whether the database answers, and what waits in the outbox.
+    pub async fn readiness(&self) -> Result<Readiness, DbError> {
+        let backlog = courier::backlog(&self.inner.pool).await?;
+        let now = self.inner.clock.now();
+        Ok(Readiness {
+            outbox_messages: backlog.messages,
+            oldest_message_age: backlog
+                .oldest_created_at
+                .map(|created| (now - created).to_std().unwrap_or_default()),
+        })
     }
 }

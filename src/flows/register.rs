@@ -2,19 +2,21 @@
 //!
 //! With a signup token, the verified address gets an active account in one
 //! transaction that also links the verification to it. Without one, the account
-//! is created inactive and an activation code is emailed; that path counts
+//! is created inactive and an activation code is queued for email; that path counts
 //! against the same per-address limits as send-otp, since it sends email and
 //! answers whether an address is registered.
 
 use std::time::Duration;
 
-use super::issue::{self, SendSlot};
+use super::issue;
 use super::{FlowError, Inner, password};
-use crate::events;
+use crate::config::OtpPolicy;
+use crate::courier::Outbox;
 use crate::db::models::{Account, AccountRecord, NewAccount, NewOtp, SignupOtp};
 use crate::db::{self, DbConnection};
 use crate::domain::{EmailAddress, FullName, OtpCode, Password, UserType};
-use crate::mail::EmailKind;
+use crate::events;
+use crate::mail::{Email, EmailKind};
 
 /// A request to register, validated. No `Debug`: it holds the password and the token.
 pub struct Registration {
@@ -119,7 +121,8 @@ pub(super) async fn register(
 
 /// Without a token: take a send from the address's limits and check it has no
 /// account (one transaction, committed either way, so probing costs sends); then
-/// hash the password; then create the inactive account and its activation code.
+/// hash the password; then create the inactive account, its activation code and
+/// the code's email.
 async fn register_unverified(
     inner: &Inner,
     email: &EmailAddress,
@@ -129,56 +132,37 @@ async fn register_unverified(
 ) -> Result<Registered, FlowError> {
     let now = inner.clock.now();
     let policy = inner.policy;
-    let slot = {
+    let exists = {
         let email = email.clone();
         db::run(&inner.pool, move |conn| {
             db::write_transaction(conn, |conn| {
-                let slot = issue::take_send_slot(conn, now, &policy, &email, user_type)?;
-                let exists = Account::find(conn, user_type, &email)?.is_some();
-                Ok::<_, FlowError>((slot, exists))
+                issue::take_send_slot(conn, now, &policy, &email, user_type)?;
+                Ok::<_, FlowError>(Account::find(conn, user_type, &email)?.is_some())
             })
         })
         .await?
     };
-    let slot: SendSlot = match slot {
-        (_, true) => return Err(FlowError::AlreadyRegistered),
-        (slot, false) => slot,
-    };
+    if exists {
+        return Err(FlowError::AlreadyRegistered);
+    }
 
     let hashed = hash(password).await?;
     let code = OtpCode::generate(policy.length);
-    let code_hash = inner.hasher.hash(user_type, email, &code);
-    let account = {
-        let email = email.clone();
-        db::run(&inner.pool, move |conn| {
-            db::write_transaction(conn, |conn| {
-                create_inactive(
-                    conn,
-                    now,
-                    &policy,
-                    &email,
-                    user_type,
-                    &hashed,
-                    full_name.as_ref(),
-                    &code_hash,
-                )
-            })
-        })
-        .await?
-    };
-
-    // The account exists whatever the mail transport says; if the email cannot go
-    // out, the send is given back and send-otp delivers a new activation code.
-    let kind = EmailKind::ActivationCode {
+    let new = Unverified {
+        email: email.clone(),
+        user_type,
+        hashed_password: hashed,
+        full_name,
+        code_hash: inner.hasher.hash(user_type, email, &code),
         code,
-        valid_for: policy.ttl,
     };
-    if issue::deliver(inner, email, user_type, kind, slot)
-        .await
-        .is_ok()
-    {
-        events::record("ACTIVATION_OTP_CREATED", user_type, email, "flow=register");
-    }
+    let outbox = inner.outbox.clone();
+    let account = db::run(&inner.pool, move |conn| {
+        db::write_transaction(conn, |conn| new.create(conn, &outbox, now, &policy))
+    })
+    .await?;
+    inner.outbox.wake();
+    events::record("ACTIVATION_OTP_CREATED", user_type, email, "flow=register");
     Ok(Registered::PendingActivation {
         account,
         expires_in: policy.ttl,
@@ -186,30 +170,47 @@ async fn register_unverified(
     })
 }
 
-#[allow(clippy::too_many_arguments)]
-fn create_inactive(
-    conn: &mut DbConnection,
-    now: chrono::NaiveDateTime,
-    policy: &crate::config::OtpPolicy,
-    email: &EmailAddress,
+/// An inactive account about to be created, with its activation code.
+struct Unverified {
+    email: EmailAddress,
     user_type: UserType,
-    hashed_password: &str,
-    full_name: Option<&FullName>,
-    code_hash: &[u8],
-) -> Result<AccountRecord, FlowError> {
-    let account = NewAccount {
-        user_type,
-        email,
-        hashed_password: Some(hashed_password),
-        full_name: full_name.map(FullName::as_str),
-        is_active: false,
-        created_at: now,
+    hashed_password: String,
+    full_name: Option<FullName>,
+    code: OtpCode,
+    code_hash: Vec<u8>,
+}
+
+impl Unverified {
+    fn create(
+        self,
+        conn: &mut DbConnection,
+        outbox: &Outbox,
+        now: chrono::NaiveDateTime,
+        policy: &OtpPolicy,
+    ) -> Result<AccountRecord, FlowError> {
+        let expires_at = now + policy.ttl;
+        let account = NewAccount {
+            user_type: self.user_type,
+            email: &self.email,
+            hashed_password: Some(&self.hashed_password),
+            full_name: self.full_name.as_ref().map(FullName::as_str),
+            is_active: false,
+            created_at: now,
+        }
+        .insert(conn)
+        .map_err(already_registered)?;
+        SignupOtp::delete_unlinked_for(conn, &self.email, self.user_type)?;
+        NewOtp::new(account.id, &self.code_hash, now, expires_at).upsert(conn)?;
+        let message = Email {
+            to: self.email,
+            kind: EmailKind::ActivationCode {
+                code: self.code,
+                valid_for: policy.ttl,
+            },
+        };
+        outbox.queue(conn, &message, self.user_type, now, expires_at)?;
+        Ok(account)
     }
-    .insert(conn)
-    .map_err(already_registered)?;
-    SignupOtp::delete_unlinked_for(conn, email, user_type)?;
-    NewOtp::new(account.id, code_hash, now, now + policy.ttl).upsert(conn)?;
-    Ok(account)
 }
 
 /// A cheap read before the expensive hash: most duplicate registrations end here.

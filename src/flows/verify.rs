@@ -7,11 +7,11 @@ use std::time::Duration;
 use chrono::NaiveDateTime;
 
 use super::{FlowError, Inner, OtpHasher};
-use crate::events;
 use crate::config::OtpPolicy;
 use crate::db::models::{Account, Otp, SignupOtp};
 use crate::db::{self, DbConnection};
 use crate::domain::{EmailAddress, OtpCode, UserType};
+use crate::events;
 
 /// A successful verification.
 #[derive(Debug, Clone, PartialEq, Eq)]

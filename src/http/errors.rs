@@ -140,12 +140,6 @@ impl From<FlowError> for ApiError {
                 log::error!("request failed: {}", crate::flows::error_chain(&error));
                 ApiError::internal()
             }
-            FlowError::EmailUnavailable(_) => ApiError::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "email_unavailable",
-                "The email could not be sent; try again shortly",
-            )
-            .retry_after(Duration::from_secs(5)),
             FlowError::Database(error) => error.into(),
         }
     }

@@ -1,15 +1,14 @@
-//! Outgoing email: what the OTP flows ask to send ([`Email`]) and the [`Mailer`]
-//! that renders and delivers it through the configured transport.
-//!
-//! The flows see only `Mailer::send`; where the message goes (standard output, a
-//! folder of `.eml` files, an SMTP relay) is configuration.
+//! Outgoing email: what the flows ask to send ([`Email`]) and the [`Mailer`] that
+//! renders it (plain text and HTML) and hands it to the configured transport:
+//! standard output, a folder of `.eml` files, or an SMTP relay through lettre's
+//! pooled async transport. The courier is its only caller.
 
 mod templates;
 
 use std::io::Write;
 use std::time::Duration;
 
-use lettre::message::{Mailbox, header::ContentType};
+use lettre::message::{Mailbox, MultiPart};
 use lettre::{AsyncFileTransport, AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 
 use crate::config::{MailConfig, MailTransport};
@@ -92,8 +91,10 @@ impl Mailer {
             .to(Mailbox::new(None, email.to.as_str().parse()?))
             .subject(rendered.subject)
             .message_id(None)
-            .header(ContentType::TEXT_PLAIN)
-            .body(rendered.text)?;
+            .multipart(MultiPart::alternative_plain_html(
+                rendered.text,
+                rendered.html,
+            ))?;
         match &self.backend {
             Backend::Stdout => {
                 let mut out = std::io::stdout().lock();

@@ -70,12 +70,23 @@ async fn post(client: &awc::Client, url: String, body: Value) -> (u16, Value) {
 }
 
 /// The code in the only `.eml` file in `dir` (which it removes).
+/// Waits (at most 10 s) for the courier to write it.
 fn code_in_mail_dir(dir: &std::path::Path) -> String {
-    let files: Vec<_> = std::fs::read_dir(dir)
-        .unwrap()
-        .map(|entry| entry.unwrap().path())
-        .filter(|path| path.extension().is_some_and(|ext| ext == "eml"))
-        .collect();
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let files = loop {
+        let files: Vec<_> = std::fs::read_dir(dir)
+            .map(|entries| {
+                entries
+                    .map(|entry| entry.unwrap().path())
+                    .filter(|path| path.extension().is_some_and(|ext| ext == "eml"))
+                    .collect()
+            })
+            .unwrap_or_default();
+        if !files.is_empty() || std::time::Instant::now() > deadline {
+            break files;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
     assert_eq!(files.len(), 1, "one email written: {files:?}");
     let message = std::fs::read_to_string(&files[0]).unwrap();
     std::fs::remove_file(&files[0]).unwrap();

@@ -15,5 +15,7 @@ on_both_backends! {
         assert_eq!(response.status, 200);
         assert_eq!(response.body["status"], "ready");
         assert_eq!(response.body["database"], "ok");
+        assert_eq!(response.body["outbox"]["backlog"], 0);
+        assert_eq!(response.body["outbox"]["oldest_age_secs"], serde_json::Value::Null);
     }
 }

@@ -9,6 +9,7 @@ mod cli;
 mod errors;
 mod health;
 mod migrations;
+mod outbox;
 mod register;
 mod send_otp;
 mod signup;

@@ -78,7 +78,7 @@ on_both_backends! {
 
         app.advance(Duration::from_secs(61));
         app.send_otp("zoe@example.com", "live").await;
-        let messages = app.smtp.messages_to("zoe@example.com");
+        let messages = app.smtp.wait_for_messages_to("zoe@example.com", 2).await;
         assert_eq!(messages.last().unwrap().subject(), Some("You already have an account"));
     }
 

@@ -194,13 +194,7 @@ on_both_backends! {
 on_both_backends! {
     async fn a_code_forced_by_a_test_verifies_like_a_generated_one(backend) {
         let app = TestApp::spawn(backend).await;
-        let service = signup_otp::flows::SignupService::new(
-            app.pool.clone(),
-            signup_otp::mail::Mailer::new(&app.config.mail).unwrap(),
-            std::sync::Arc::new(app.clock.clone()),
-            app.config.otp,
-            &app.config.otp_secret,
-        );
+        let service = app.service();
         let code = signup_otp::domain::OtpCode::parse("042424", 6).unwrap();
         let email = EmailAddress::parse("forced@example.com").unwrap();
 

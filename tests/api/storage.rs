@@ -120,13 +120,7 @@ on_both_backends! {
         let fresh = app.send_and_read_code("fresh@example.com", "live").await;
         app.advance(Duration::from_secs(201));
 
-        let service = signup_otp::flows::SignupService::new(
-            app.pool.clone(),
-            signup_otp::mail::Mailer::new(&app.config.mail).unwrap(),
-            std::sync::Arc::new(app.clock.clone()),
-            app.config.otp,
-            &app.config.otp_secret,
-        );
+        let service = app.service();
         let report = service.cleanup().await.unwrap();
 
         assert_eq!((report.signup_otps, report.otps), (1, 1));

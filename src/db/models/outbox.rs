@@ -136,7 +136,10 @@ impl OutboxMessage {
 
     pub fn backlog(conn: &mut DbConnection) -> QueryResult<Backlog> {
         let (messages, oldest_created_at) = email_outbox::table
-            .select((diesel::dsl::count_star(), diesel::dsl::min(email_outbox::created_at)))
+            .select((
+                diesel::dsl::count_star(),
+                diesel::dsl::min(email_outbox::created_at),
+            ))
             .first(conn)?;
         Ok(Backlog {
             messages,

@@ -26,6 +26,13 @@ async fn live() -> HttpResponse {
 }
 
 async fn ready(service: web::Data<SignupService>) -> Result<HttpResponse, ApiError> {
-    service.database_ready().await?;
-    Ok(HttpResponse::Ok().json(json!({ "status": "ready", "database": "ok" })))
+    let readiness = service.readiness().await?;
+    Ok(HttpResponse::Ok().json(json!({
+        "status": "ready",
+        "database": "ok",
+        "outbox": {
+            "backlog": readiness.outbox_messages,
+            "oldest_age_secs": readiness.oldest_message_age.map(|age| age.as_secs()),
+        },
+    })))
 }

@@ -16,7 +16,7 @@ use signup_otp::clock::ShiftedClock;
 use signup_otp::config::{Config, MailConfig, MailTransport, OtpPolicy, OtpSecret};
 use signup_otp::db::{self, DbConnection, DbPool};
 use signup_otp::startup::Application;
-pub use smtp::{Received, SmtpListener};
+pub use smtp::{Mode, Received, SmtpListener};
 
 /// Declares each test once per backend: `name::sqlite` always runs;
 /// `name::postgres` runs when `TEST_DATABASE_URL` is set (and fails, rather than
@@ -66,6 +66,8 @@ pub fn test_config(db: &TestDb, smtp: &SmtpListener) -> Config {
                 timeout: Duration::from_secs(5),
             },
             from: "signup-otp <no-reply@example.com>".parse().unwrap(),
+            retry_initial: Duration::from_millis(50),
+            retry_max: Duration::from_millis(400),
         },
         otp_secret: OtpSecret::new(SECRET.as_bytes().to_vec()),
         otp_secret_generated: false,
@@ -81,8 +83,10 @@ pub struct TestApp {
     pub clock: ShiftedClock,
     pub pool: DbPool,
     pub config: Config,
-    /// Held so the database outlives the app; dropped (and deleted) with it.
-    pub _db: TestDb,
+    /// Shared by the apps that run on it; deleted when the last one is dropped.
+    pub db: Arc<TestDb>,
+    server: actix_web::dev::ServerHandle,
+    running: actix_web::rt::task::JoinHandle<std::io::Result<()>>,
 }
 
 /// A response, read whole.
@@ -122,16 +126,27 @@ impl TestApp {
 
     /// Spawns with the test configuration changed by `tweak`.
     pub async fn spawn_with(backend: Backend, tweak: impl FnOnce(&mut Config)) -> TestApp {
-        let db = TestDb::create(backend);
+        let db = Arc::new(TestDb::create(backend));
         let smtp = SmtpListener::start().await;
+        Self::spawn_on(db, smtp, ShiftedClock::new(), tweak).await
+    }
+
+    /// Spawns an app on an existing database, SMTP listener and clock: a second
+    /// instance beside another, or a restart.
+    pub async fn spawn_on(
+        db: Arc<TestDb>,
+        smtp: SmtpListener,
+        clock: ShiftedClock,
+        tweak: impl FnOnce(&mut Config),
+    ) -> TestApp {
         let mut config = test_config(&db, &smtp);
         tweak(&mut config);
-        let clock = ShiftedClock::new();
         let app = Application::build_with_clock(config.clone(), Arc::new(clock.clone()))
             .await
             .expect("the application starts");
         let address = format!("http://127.0.0.1:{}", app.port());
-        actix_web::rt::spawn(app.run_until_stopped());
+        let server = app.server_handle();
+        let running = actix_web::rt::spawn(app.run_until_stopped());
         let pool = db::build_pool(&db.url, 4, Duration::from_secs(5));
         TestApp {
             address,
@@ -142,8 +157,53 @@ impl TestApp {
             clock,
             pool,
             config,
-            _db: db,
+            db,
+            server,
+            running,
         }
+    }
+
+    /// Stops the app as SIGTERM would, and waits until it has.
+    pub async fn stop(self) {
+        self.server.stop(true).await;
+        self.running
+            .await
+            .expect("the app task ends")
+            .expect("the server stops cleanly");
+    }
+
+    /// Messages waiting in the outbox.
+    pub fn outbox_len(&self) -> i64 {
+        use diesel::prelude::*;
+        self.with_conn(|conn| {
+            signup_otp::db::schema::email_outbox::table
+                .count()
+                .get_result(conn)
+                .unwrap()
+        })
+    }
+
+    /// Waits (at most 10 s) until the outbox is empty.
+    pub async fn wait_for_empty_outbox(&self) {
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while self.outbox_len() > 0 {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the outbox never emptied"
+            );
+            actix_web::rt::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// A service on this app's database, for calling the flows directly.
+    pub fn service(&self) -> signup_otp::flows::SignupService {
+        signup_otp::flows::SignupService::new(
+            self.pool.clone(),
+            signup_otp::courier::Outbox::new(&self.config.otp_secret),
+            Arc::new(self.clock.clone()),
+            self.config.otp,
+            &self.config.otp_secret,
+        )
     }
 
     pub async fn request(

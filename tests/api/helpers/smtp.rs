@@ -31,11 +31,22 @@ impl Received {
     }
 }
 
+/// How the listener treats the next messages.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    Accept,
+    /// Answer every message with a transient error (451).
+    Refuse,
+    /// Close every connection as soon as it opens.
+    Drop,
+}
+
 #[derive(Default)]
 struct State {
     messages: std::sync::Mutex<Vec<Received>>,
     arrived: Notify,
     refusing: AtomicBool,
+    dropping: AtomicBool,
 }
 
 #[derive(Clone)]
@@ -52,6 +63,10 @@ impl SmtpListener {
         let accept_state = state.clone();
         tokio::spawn(async move {
             while let Ok((stream, _)) = listener.accept().await {
+                if accept_state.dropping.load(Ordering::SeqCst) {
+                    drop(stream);
+                    continue;
+                }
                 tokio::spawn(serve(stream, accept_state.clone()));
             }
         });
@@ -62,9 +77,17 @@ impl SmtpListener {
         format!("smtp://127.0.0.1:{}", self.port)
     }
 
-    /// While on, every message is refused with a transient error (451).
-    pub fn refuse_messages(&self, refusing: bool) {
-        self.state.refusing.store(refusing, Ordering::SeqCst);
+    pub fn set_mode(&self, mode: Mode) {
+        self.state
+            .refusing
+            .store(mode == Mode::Refuse, Ordering::SeqCst);
+        self.state
+            .dropping
+            .store(mode == Mode::Drop, Ordering::SeqCst);
+    }
+
+    pub fn all_messages(&self) -> Vec<Received> {
+        self.state.messages.lock().unwrap().clone()
     }
 
     pub fn messages_to(&self, address: &str) -> Vec<Received> {
@@ -121,6 +144,8 @@ async fn serve(stream: TcpStream, state: Arc<State>) {
             } else {
                 b"250 2.1.0 OK\r\n"
             }
+        } else if command.starts_with("RCPT TO") && state.refusing.load(Ordering::SeqCst) {
+            b"451 4.3.0 Try again later\r\n"
         } else if command.starts_with("RCPT TO") {
             let raw = line.trim_end();
             let address = raw

@@ -1,0 +1,408 @@
+//! Email delivery out of the request path.
+//!
+//! The flows [`Outbox::queue`] each email in the same transaction as its code,
+//! sealed, and wake the [`Courier`] once that transaction commits. The courier,
+//! a task inside `serve`, claims due messages, sends them through the
+//! [`Mailer`], deletes each once the transport has accepted it, retries failures
+//! with exponential backoff and jitter, and abandons a message whose code has
+//! expired. Several instances on one PostgreSQL share the work: each message is
+//! claimed by one of them (`FOR UPDATE SKIP LOCKED`) for a lease.
+//!
+//! Delivery is at least once: an instance that dies between the relay's "250"
+//! and the delete leaves a message that another sends again after the lease.
+
+mod seal;
+
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use chrono::NaiveDateTime;
+use futures_util::future::join_all;
+use rand::RngExt;
+use serde::{Deserialize, Serialize};
+use tokio::sync::Notify;
+
+pub use seal::{OpenError, Sealer};
+
+use crate::clock::Clock;
+use crate::config::{MailConfig, OtpSecret};
+use crate::db::models::{Backlog, NewOutboxMessage, OutboxMessage};
+use crate::db::{self, DbConnection, DbError, DbPool};
+use crate::domain::{EmailAddress, OtpCode, UserType};
+use crate::events;
+use crate::mail::{Email, EmailKind, Mailer};
+
+/// How often a courier looks for due messages when nothing wakes it: the delay
+/// after which another instance picks up messages queued by one that stopped.
+const POLL: Duration = Duration::from_secs(1);
+/// Messages claimed at once.
+const BATCH: i64 = 16;
+
+/// What the flows hold: seals messages into the outbox and wakes the courier.
+#[derive(Clone)]
+pub struct Outbox {
+    sealer: Arc<Sealer>,
+    wake: Arc<Notify>,
+}
+
+/// The part of a message that is sealed.
+#[derive(Serialize, Deserialize)]
+struct Sealed {
+    code: Option<String>,
+    valid_for_secs: u64,
+}
+
+impl Outbox {
+    pub fn new(secret: &OtpSecret) -> Self {
+        Self {
+            sealer: Arc::new(Sealer::new(secret)),
+            wake: Arc::new(Notify::new()),
+        }
+    }
+
+    /// Queues `email` (inside the caller's transaction), replacing whatever was
+    /// still waiting for the same identity. It is abandoned if not sent by `expires_at`.
+    pub fn queue(
+        &self,
+        conn: &mut DbConnection,
+        email: &Email,
+        user_type: UserType,
+        now: NaiveDateTime,
+        expires_at: NaiveDateTime,
+    ) -> diesel::QueryResult<()> {
+        let (kind, sealed) = match &email.kind {
+            EmailKind::SignupCode { code, valid_for } => ("signup_code", Some((code, valid_for))),
+            EmailKind::ActivationCode { code, valid_for } => {
+                ("activation_code", Some((code, valid_for)))
+            }
+            EmailKind::AccountExists => ("account_exists", None),
+        };
+        let plaintext = Sealed {
+            code: sealed.map(|(code, _)| code.expose().to_owned()),
+            valid_for_secs: sealed.map_or(0, |(_, valid_for)| valid_for.as_secs()),
+        };
+        let plaintext = serde_json::to_vec(&plaintext).expect("plain data serialises");
+        let payload = self.sealer.seal(
+            &associated(kind, email.to.as_str(), user_type.as_str()),
+            &plaintext,
+        );
+        NewOutboxMessage {
+            kind,
+            recipient: email.to.as_str(),
+            user_type: user_type.as_str(),
+            payload: &payload,
+            created_at: now,
+            expires_at,
+            next_attempt_at: now,
+        }
+        .replace_pending(conn)
+    }
+
+    /// Tells the courier that a message was committed. Call after the commit.
+    pub fn wake(&self) {
+        self.wake.notify_one();
+    }
+
+    /// Reads a queued message back into the email it was made from.
+    fn open(&self, message: &OutboxMessage) -> Result<(Email, UserType), OpenError> {
+        let plaintext = self.sealer.open(
+            &associated(&message.kind, &message.recipient, &message.user_type),
+            &message.payload,
+        )?;
+        let sealed: Sealed = serde_json::from_slice(&plaintext).map_err(|_| OpenError)?;
+        let to = EmailAddress::parse(&message.recipient).map_err(|_| OpenError)?;
+        let user_type = message.user_type.parse().map_err(|_| OpenError)?;
+        let code = || {
+            sealed
+                .code
+                .as_deref()
+                .and_then(|code| OtpCode::parse(code, code.len()))
+                .ok_or(OpenError)
+        };
+        let valid_for = Duration::from_secs(sealed.valid_for_secs);
+        let kind = match message.kind.as_str() {
+            "signup_code" => EmailKind::SignupCode {
+                code: code()?,
+                valid_for,
+            },
+            "activation_code" => EmailKind::ActivationCode {
+                code: code()?,
+                valid_for,
+            },
+            "account_exists" => EmailKind::AccountExists,
+            _ => return Err(OpenError),
+        };
+        Ok((Email { to, kind }, user_type))
+    }
+}
+
+/// The row's identity, bound into the seal.
+fn associated(kind: &str, recipient: &str, user_type: &str) -> Vec<u8> {
+    format!("{kind}\0{user_type}\0{recipient}").into_bytes()
+}
+
+/// How the courier retries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RetryPolicy {
+    /// The first retry waits about this long; each further one twice as long.
+    pub initial: Duration,
+    /// No wait is longer than this.
+    pub max: Duration,
+    /// How long a claimed message is reserved for the sender that claimed it.
+    pub lease: Duration,
+}
+
+impl RetryPolicy {
+    pub fn from_config(mail: &MailConfig) -> Self {
+        Self {
+            initial: mail.retry_initial,
+            max: mail.retry_max,
+            lease: (mail.transport_timeout() * 2 + Duration::from_secs(10))
+                .max(Duration::from_secs(30)),
+        }
+    }
+
+    /// The wait before attempt `attempts + 1`: exponential, capped, with "equal
+    /// jitter" (half fixed, half random) so that retries after an outage spread out.
+    pub fn backoff(&self, attempts: u32) -> Duration {
+        let exponential = self
+            .initial
+            .saturating_mul(2u32.saturating_pow(attempts.saturating_sub(1)))
+            .min(self.max);
+        exponential.mul_f64(rand::rng().random_range(0.5..=1.0))
+    }
+}
+
+/// The delivery task.
+pub struct Courier {
+    pool: DbPool,
+    mailer: Mailer,
+    clock: Arc<dyn Clock>,
+    outbox: Outbox,
+    retry: RetryPolicy,
+    /// Messages the transport accepted whose row could not be deleted yet (the
+    /// database was away): never sent again by this instance.
+    sent_not_deleted: Mutex<HashSet<i64>>,
+}
+
+impl Courier {
+    pub fn new(
+        pool: DbPool,
+        mailer: Mailer,
+        clock: Arc<dyn Clock>,
+        outbox: Outbox,
+        retry: RetryPolicy,
+    ) -> Self {
+        Self {
+            pool,
+            mailer,
+            clock,
+            outbox,
+            retry,
+            sent_not_deleted: Mutex::new(HashSet::new()),
+        }
+    }
+
+    /// Delivers until the task is dropped: at once when woken, otherwise when the
+    /// next message falls due, and at least every second.
+    pub async fn run(self) {
+        loop {
+            let wake = self.outbox.wake.clone();
+            let woken = wake.notified();
+            tokio::pin!(woken);
+            woken.as_mut().enable();
+            let pause = match self.deliver_due().await {
+                Ok(pause) => pause,
+                Err(error) => {
+                    log::warn!(
+                        "the courier cannot reach the database, retrying: {}",
+                        crate::flows::error_chain(&error)
+                    );
+                    POLL
+                }
+            };
+            if pause.is_zero() {
+                continue;
+            }
+            tokio::select! {
+                () = &mut woken => {}
+                () = tokio::time::sleep(pause) => {}
+            }
+        }
+    }
+
+    /// One round: claim what is due, deliver it; return how long to rest.
+    async fn deliver_due(&self) -> Result<Duration, DbError> {
+        self.forget_sent().await?;
+        let now = self.clock.now();
+        let lease_until = now + self.retry.lease;
+        let claimed = db::run(&self.pool, move |conn| {
+            OutboxMessage::claim_due(conn, now, lease_until, BATCH).map_err(DbError::from)
+        })
+        .await?;
+        let full = claimed.len() as i64 == BATCH;
+        join_all(claimed.into_iter().map(|message| self.deliver(message))).await;
+        if full {
+            return Ok(Duration::ZERO);
+        }
+        let next_due = db::run(&self.pool, |conn| {
+            OutboxMessage::next_due(conn).map_err(DbError::from)
+        })
+        .await?;
+        Ok(match next_due {
+            Some(at) => (at - self.clock.now())
+                .to_std()
+                .unwrap_or_default()
+                .min(POLL),
+            None => POLL,
+        })
+    }
+
+    async fn deliver(&self, message: OutboxMessage) {
+        let id = message.id;
+        if self
+            .sent_not_deleted
+            .lock()
+            .expect("not poisoned")
+            .contains(&id)
+        {
+            return;
+        }
+        let now = self.clock.now();
+        let opened = self.outbox.open(&message);
+        let (email, user_type) = match opened {
+            Ok(opened) if message.expires_at > now => opened,
+            Ok((email, user_type)) => {
+                events::warn(
+                    "OTP_EMAIL_ABANDONED",
+                    user_type,
+                    &email.to,
+                    &format!(
+                        "reason=expired kind={} attempts={}",
+                        message.kind, message.attempts
+                    ),
+                );
+                self.remove(id).await;
+                return;
+            }
+            Err(_) => {
+                log::warn!(
+                    target: events::TARGET,
+                    "OTP_EMAIL_ABANDONED reason=unreadable kind={} id={id} (was OTP_SECRET changed?)",
+                    message.kind
+                );
+                self.remove(id).await;
+                return;
+            }
+        };
+        let to = email.to.clone();
+        match self.mailer.send(email).await {
+            Ok(()) => {
+                events::record(
+                    "OTP_EMAIL_SENT",
+                    user_type,
+                    &to,
+                    &format!("kind={} attempts={}", message.kind, message.attempts + 1),
+                );
+                if !self.remove(id).await {
+                    self.sent_not_deleted
+                        .lock()
+                        .expect("not poisoned")
+                        .insert(id);
+                }
+            }
+            Err(error) => {
+                let attempts = message.attempts.saturating_add(1);
+                let wait = self
+                    .retry
+                    .backoff(u32::try_from(attempts).unwrap_or(u32::MAX));
+                let next = now + wait;
+                let reason = crate::flows::error_chain(&error);
+                events::warn(
+                    "OTP_EMAIL_RETRY",
+                    user_type,
+                    &to,
+                    &format!(
+                        "kind={} attempts={attempts} retry_in_ms={} error=\"{reason}\"",
+                        message.kind,
+                        wait.as_millis()
+                    ),
+                );
+                let rescheduled = db::run(&self.pool, move |conn| {
+                    OutboxMessage::reschedule(conn, id, attempts, next, &reason)
+                        .map_err(DbError::from)
+                })
+                .await;
+                if let Err(error) = rescheduled {
+                    // The lease runs out and the message is retried then.
+                    log::warn!(
+                        "could not reschedule an email: {}",
+                        crate::flows::error_chain(&error)
+                    );
+                }
+            }
+        }
+    }
+
+    /// Deletes a message's row; returns whether it did.
+    async fn remove(&self, id: i64) -> bool {
+        let result = db::run(&self.pool, move |conn| {
+            OutboxMessage::delete(conn, id).map_err(DbError::from)
+        })
+        .await;
+        result.is_ok()
+    }
+
+    /// Retries the deletes that failed.
+    async fn forget_sent(&self) -> Result<(), DbError> {
+        let pending: Vec<i64> = self
+            .sent_not_deleted
+            .lock()
+            .expect("not poisoned")
+            .iter()
+            .copied()
+            .collect();
+        for id in pending {
+            db::run(&self.pool, move |conn| {
+                OutboxMessage::delete(conn, id).map_err(DbError::from)
+            })
+            .await?;
+            self.sent_not_deleted
+                .lock()
+                .expect("not poisoned")
+                .remove(&id);
+        }
+        Ok(())
+    }
+}
+
+/// The outbox's backlog, for readiness.
+pub async fn backlog(pool: &DbPool) -> Result<Backlog, DbError> {
+    db::run(pool, |conn| {
+        OutboxMessage::backlog(conn).map_err(DbError::from)
+    })
+    .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_up_to_the_cap_with_jitter() {
+        let retry = RetryPolicy {
+            initial: Duration::from_secs(1),
+            max: Duration::from_secs(60),
+            lease: Duration::from_secs(30),
+        };
+        for (attempts, full) in [(1, 1), (2, 2), (3, 4), (6, 32), (7, 60), (30, 60)] {
+            let wait = retry.backoff(attempts);
+            let full = Duration::from_secs(full);
+            assert!(
+                wait >= full / 2 && wait <= full,
+                "attempt {attempts}: {wait:?}"
+            );
+        }
+    }
+}

@@ -1,0 +1,207 @@
+//! Delivery through the outbox: at once when all is well, after recovery when the
+//! relay is down, after a restart, never for an expired code, never twice.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use diesel::prelude::*;
+use futures_util::future::join_all;
+use signup_otp::clock::ShiftedClock;
+use signup_otp::db::models::OutboxMessage;
+use signup_otp::db::schema;
+use signup_otp::domain::{EmailAddress, OtpCode, UserType};
+
+use crate::helpers::{Backend, Mode, SmtpListener, TestApp, TestDb, code_in, postgres_url};
+use crate::on_both_backends;
+
+fn queued(app: &TestApp) -> Vec<OutboxMessage> {
+    app.with_conn(|conn| {
+        schema::email_outbox::table
+            .select(OutboxMessage::as_select())
+            .load(conn)
+            .unwrap()
+    })
+}
+
+/// Waits until every queued message has failed at least once.
+async fn wait_for_failed_attempts(app: &TestApp) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while queued(app).iter().any(|m| m.attempts == 0) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the courier never tried"
+        );
+        actix_web::rt::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+on_both_backends! {
+    async fn a_code_arrives_once_and_verifies(backend) {
+        let app = TestApp::spawn(backend).await;
+
+        let code = app.send_and_read_code("once@example.com", "live").await;
+        app.wait_for_empty_outbox().await;
+
+        assert_eq!(app.smtp.messages_to("once@example.com").len(), 1);
+        assert_eq!(app.verify_otp("once@example.com", "live", &code).await.status, 200);
+    }
+
+    async fn emails_queued_while_the_relay_refuses_arrive_once_it_recovers(backend) {
+        let app = TestApp::spawn(backend).await;
+        app.smtp.set_mode(Mode::Refuse);
+        let addresses: Vec<String> = (0..5).map(|i| format!("patient{i}@example.com")).collect();
+        for address in &addresses {
+            assert_eq!(app.send_otp(address, "live").await.status, 200);
+        }
+        wait_for_failed_attempts(&app).await;
+        assert_eq!(app.smtp.all_messages().len(), 0);
+
+        app.smtp.set_mode(Mode::Accept);
+        for address in &addresses {
+            app.smtp.wait_for_messages_to(address, 1).await;
+        }
+        app.wait_for_empty_outbox().await;
+
+        for address in &addresses {
+            assert_eq!(app.smtp.messages_to(address).len(), 1, "{address} got one email");
+            let code = app.code_in_message(address, 1).await;
+            assert_eq!(app.verify_otp(address, "live", &code).await.status, 200);
+        }
+    }
+
+    async fn emails_queued_while_the_relay_drops_connections_arrive_once_it_recovers(backend) {
+        let app = TestApp::spawn(backend).await;
+        app.smtp.set_mode(Mode::Drop);
+        app.send_otp("dropped@example.com", "demo").await;
+        wait_for_failed_attempts(&app).await;
+
+        app.smtp.set_mode(Mode::Accept);
+        let code = app.code_in_message("dropped@example.com", 1).await;
+        app.wait_for_empty_outbox().await;
+
+        assert_eq!(app.smtp.messages_to("dropped@example.com").len(), 1);
+        assert_eq!(app.verify_otp("dropped@example.com", "demo", &code).await.status, 200);
+    }
+
+    async fn a_restarted_service_delivers_what_was_queued_before(backend) {
+        let app = TestApp::spawn(backend).await;
+        app.smtp.set_mode(Mode::Refuse);
+        app.send_otp("survivor@example.com", "live").await;
+        wait_for_failed_attempts(&app).await;
+        let (db, smtp, clock) = (app.db.clone(), app.smtp.clone(), app.clock.clone());
+        app.stop().await;
+
+        smtp.set_mode(Mode::Accept);
+        let restarted = TestApp::spawn_on(db, smtp, clock, |_| {}).await;
+
+        let code = restarted.code_in_message("survivor@example.com", 1).await;
+        assert_eq!(restarted.verify_otp("survivor@example.com", "live", &code).await.status, 200);
+    }
+
+    async fn an_email_whose_code_expired_while_the_relay_was_down_is_abandoned(backend) {
+        let app = TestApp::spawn(backend).await;
+        app.smtp.set_mode(Mode::Refuse);
+        app.send_otp("toolate@example.com", "live").await;
+        wait_for_failed_attempts(&app).await;
+
+        app.advance(Duration::from_secs(601));
+        app.smtp.set_mode(Mode::Accept);
+        app.wait_for_empty_outbox().await;
+
+        assert!(app.smtp.messages_to("toolate@example.com").is_empty());
+    }
+
+    async fn a_resend_drops_the_unsent_email_of_the_code_it_replaces(backend) {
+        let app = TestApp::spawn(backend).await;
+        app.smtp.set_mode(Mode::Refuse);
+        app.send_otp("twice@example.com", "live").await;
+        app.advance(Duration::from_secs(61));
+        app.send_otp("twice@example.com", "live").await;
+        assert_eq!(app.outbox_len(), 1);
+
+        app.smtp.set_mode(Mode::Accept);
+        let code = app.code_in_message("twice@example.com", 1).await;
+        app.wait_for_empty_outbox().await;
+
+        assert_eq!(app.smtp.messages_to("twice@example.com").len(), 1);
+        assert_eq!(app.verify_otp("twice@example.com", "live", &code).await.status, 200);
+    }
+
+    async fn the_outbox_holds_no_plaintext_code(backend) {
+        let app = TestApp::spawn(backend).await;
+        app.smtp.set_mode(Mode::Refuse);
+        let email = EmailAddress::parse("sealed@example.com").unwrap();
+        app.service()
+            .send_code(email, UserType::Live, OtpCode::parse("424242", 6).unwrap())
+            .await
+            .unwrap();
+
+        let rows = queued(&app);
+        assert_eq!(rows.len(), 1);
+        let row = &rows[0];
+        assert_eq!(row.kind, "signup_code");
+        assert!(!row.payload.windows(6).any(|w| w == b"424242"), "payload is sealed");
+        let columns = format!("{} {} {} {:?}", row.kind, row.recipient, row.user_type, row.last_error);
+        assert!(!columns.contains("424242"));
+
+        app.smtp.set_mode(Mode::Accept);
+        let message = &app.smtp.wait_for_messages_to("sealed@example.com", 1).await[0];
+        assert_eq!(code_in(message, 6).as_deref(), Some("424242"));
+    }
+
+    async fn readiness_reports_the_backlog_and_its_age(backend) {
+        let app = TestApp::spawn(backend).await;
+        app.smtp.set_mode(Mode::Refuse);
+        app.send_otp("waiting@example.com", "live").await;
+        app.advance(Duration::from_secs(30));
+
+        let ready = app.get("/health/ready").await;
+
+        assert_eq!(ready.status, 200);
+        assert_eq!(ready.body["outbox"]["backlog"], 1);
+        assert!(ready.body["outbox"]["oldest_age_secs"].as_u64().unwrap() >= 30, "{}", ready.body);
+    }
+
+    async fn emails_are_multipart_with_plain_text_and_html(backend) {
+        let app = TestApp::spawn(backend).await;
+        app.send_otp("parts@example.com", "live").await;
+        let message = &app.smtp.wait_for_messages_to("parts@example.com", 1).await[0];
+
+        assert!(message.data.contains("multipart/alternative"), "{}", message.data);
+        assert!(message.data.contains("text/plain"));
+        assert!(message.data.contains("text/html"));
+        assert!(message.data.contains("From: signup-otp <no-reply@example.com>"));
+    }
+}
+
+#[actix_web::test]
+async fn two_instances_on_one_postgres_deliver_each_message_exactly_once() {
+    if postgres_url().is_none() {
+        eprintln!("TEST_DATABASE_URL is not set: two-instance delivery test not run");
+        return;
+    }
+    let db = Arc::new(TestDb::create(Backend::Postgres));
+    let smtp = SmtpListener::start().await;
+    let clock = ShiftedClock::new();
+    let first = TestApp::spawn_on(db.clone(), smtp.clone(), clock.clone(), |_| {}).await;
+    let second = TestApp::spawn_on(db, smtp.clone(), clock, |_| {}).await;
+    smtp.set_mode(Mode::Refuse);
+    let addresses: Vec<String> = (0..20).map(|i| format!("shared{i}@example.com")).collect();
+    let sends = addresses.iter().enumerate().map(|(i, address)| {
+        let app = if i % 2 == 0 { &first } else { &second };
+        app.send_otp(address, "live")
+    });
+    assert!(join_all(sends).await.iter().all(|r| r.status == 200));
+    wait_for_failed_attempts(&first).await;
+
+    smtp.set_mode(Mode::Accept);
+    for address in &addresses {
+        smtp.wait_for_messages_to(address, 1).await;
+    }
+    first.wait_for_empty_outbox().await;
+
+    for address in &addresses {
+        assert_eq!(smtp.messages_to(address).len(), 1, "{address}");
+    }
+    assert_eq!(smtp.all_messages().len(), 20);
+}
