@@ -112,3 +112,41 @@ impl Mailer {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    fn smtp(url: &str) -> Result<Mailer, MailError> {
+        Mailer::new(&MailConfig {
+            transport: MailTransport::Smtp {
+                url: url.into(),
+                timeout: Duration::from_secs(1),
+            },
+            from: "Signup <no-reply@example.com>".parse().unwrap(),
+            retry_initial: Duration::from_secs(1),
+            retry_max: Duration::from_secs(1),
+        })
+    }
+
+    // The pooled transport starts its reaper task on the current runtime.
+    #[tokio::test]
+    async fn smtp_urls_choose_plain_starttls_or_implicit_tls() {
+        for url in [
+            "smtp://127.0.0.1:2525",
+            "smtp://relay.example.com:587?tls=required",
+            "smtp://relay.example.com:587?tls=opportunistic",
+            "smtps://user:secret@relay.example.com",
+            "smtps://relay.example.com:465",
+        ] {
+            assert!(smtp(url).is_ok(), "{url}");
+        }
+    }
+
+    #[tokio::test]
+    async fn unknown_tls_modes_are_refused() {
+        assert!(smtp("smtp://relay.example.com?tls=sometimes").is_err());
+    }
+}
