@@ -7,7 +7,9 @@ use crate::clock::SystemClock;
 use crate::config::Config;
 use crate::courier::Outbox;
 use crate::db;
+use crate::events::Events;
 use crate::flows::SignupService;
+use crate::metrics::Metrics;
 
 type CliResult = Result<(), Box<dyn Error + Send + Sync>>;
 
@@ -40,6 +42,7 @@ pub fn cleanup(config: Config) -> CliResult {
             Arc::new(SystemClock),
             config.otp,
             &config.otp_secret,
+            Events::new(Metrics::new()),
         );
         let report = service.cleanup().await?;
         println!(

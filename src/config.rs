@@ -12,6 +12,8 @@ use lettre::message::Mailbox;
 use rand::TryRng;
 use rand::rngs::SysRng;
 
+use crate::telemetry::LogFormat;
+
 /// Shortest accepted `OTP_SECRET`, in bytes: the HMAC-SHA256 key should carry at
 /// least 256 bits.
 pub const MIN_SECRET_LEN: usize = 32;
@@ -29,6 +31,9 @@ pub struct Config {
     pub otp_secret_generated: bool,
     pub otp: OtpPolicy,
     pub cleanup_interval: Duration,
+    /// How long a stopping service waits for requests and deliveries in flight.
+    pub shutdown_grace: Duration,
+    pub log_format: LogFormat,
 }
 
 /// Where the data lives; the URL's scheme picks the backend.
@@ -256,6 +261,8 @@ impl Config {
             otp_secret_generated,
             otp,
             cleanup_interval: env.seconds("CLEANUP_INTERVAL_SECS", 300)?,
+            shutdown_grace: env.seconds("SHUTDOWN_GRACE_SECS", 30)?,
+            log_format: env.parse("LOG_FORMAT", LogFormat::Text)?,
         })
     }
 }

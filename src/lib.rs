@@ -15,5 +15,7 @@ pub mod events;
 pub mod flows;
 pub mod http;
 pub mod mail;
+pub mod metrics;
 pub mod schema;
 pub mod startup;
+pub mod telemetry;

@@ -3,10 +3,10 @@
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use signup_otp::cli;
 use signup_otp::config::Config;
 use signup_otp::flows::error_chain;
 use signup_otp::startup::Application;
+use signup_otp::{cli, telemetry};
 
 #[derive(Parser)]
 #[command(version, about = "Email one-time passwords for account signup")]
@@ -31,7 +31,6 @@ enum Command {
 
 fn main() -> ExitCode {
     let _ = dotenvy::dotenv();
-    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
     let cli = Cli::parse();
     let config = match Config::from_env() {
         Ok(config) => config,
@@ -40,6 +39,7 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    telemetry::init_logging(config.log_format);
     let result = match cli.command.unwrap_or(Command::Serve) {
         Command::Serve => serve(config),
         Command::Migrate { revert } => cli::migrate(&config, revert),

@@ -3,17 +3,21 @@
 
 use std::net::TcpListener;
 use std::sync::Arc;
+use std::time::Duration;
 
 use actix_web::dev::Server;
-use actix_web::middleware::Logger;
+use actix_web::middleware::{Logger, from_fn};
 use actix_web::{App, HttpServer, web};
 
 use crate::clock::{Clock, SystemClock};
 use crate::config::Config;
 use crate::courier::{Courier, Outbox, RetryPolicy};
 use crate::db::{self, DbError, DbPool, MigrationError};
+use crate::events::Events;
 use crate::flows::{self, SignupService};
+use crate::http::middleware;
 use crate::mail::{MailError, Mailer};
+use crate::metrics::Metrics;
 
 /// Why the service could not start.
 #[derive(Debug, thiserror::Error)]
@@ -38,7 +42,8 @@ pub struct Application {
     server: Server,
     service: SignupService,
     courier: Courier,
-    cleanup_interval: std::time::Duration,
+    cleanup_interval: Duration,
+    shutdown_grace: Duration,
 }
 
 impl Application {
@@ -51,10 +56,13 @@ impl Application {
         config: Config,
         clock: Arc<dyn Clock>,
     ) -> Result<Self, StartupError> {
-        let pool = db::build_pool(
+        let metrics = Metrics::new();
+        let events = Events::new(metrics.clone());
+        let pool = db::build_observed_pool(
             &config.database,
             config.db_pool_size,
             config.db_pool_timeout,
+            &metrics,
         );
         migrate(&pool).await?;
         let mailer = Mailer::new(&config.mail)?;
@@ -65,6 +73,7 @@ impl Application {
             clock.clone(),
             config.otp,
             &config.otp_secret,
+            events.clone(),
         );
         let courier = Courier::new(
             pool,
@@ -72,6 +81,7 @@ impl Application {
             clock,
             outbox,
             RetryPolicy::from_config(&config.mail),
+            events,
         );
 
         let listener =
@@ -87,12 +97,19 @@ impl Application {
             })?
             .port();
         let data = web::Data::new(service.clone());
+        let metrics = web::Data::new(metrics);
         let server = HttpServer::new(move || {
             App::new()
-                .wrap(Logger::new("%a \"%r\" %s %b %Dms"))
+                .wrap(Logger::new(
+                    "%a \"%r\" %s %b %Dms request_id=%{x-request-id}o",
+                ))
+                .wrap(from_fn(middleware::http_metrics))
+                .wrap(from_fn(middleware::request_id))
                 .app_data(data.clone())
+                .app_data(metrics.clone())
                 .configure(crate::http::configure)
         })
+        .shutdown_timeout(config.shutdown_grace.as_secs())
         .listen(listener)
         .map_err(|source| StartupError::Bind {
             addr: config.bind_addr,
@@ -106,6 +123,7 @@ impl Application {
             service,
             courier,
             cleanup_interval: config.cleanup_interval,
+            shutdown_grace: config.shutdown_grace,
         })
     }
 
@@ -120,13 +138,23 @@ impl Application {
     }
 
     /// Serves until the server stops (SIGINT or SIGTERM), running the email
-    /// courier and the periodic cleanup alongside.
+    /// courier and the periodic cleanup alongside. On stop, requests in flight
+    /// finish (up to `SHUTDOWN_GRACE_SECS`), then the courier finishes the
+    /// deliveries it has started (within the same grace) and takes no more.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         let cleanup = tokio::spawn(flows::run_periodically(self.service, self.cleanup_interval));
-        let courier = tokio::spawn(self.courier.run());
+        let (stop, stopped) = tokio::sync::watch::channel(false);
+        let courier = tokio::spawn(self.courier.run(stopped));
         let result = self.server.await;
         cleanup.abort();
-        courier.abort();
+        let _ = stop.send(true);
+        if tokio::time::timeout(self.shutdown_grace, courier)
+            .await
+            .is_err()
+        {
+            log::warn!("the courier did not finish within the shutdown grace period");
+        }
+        log::info!("stopped");
         result
     }
 }

@@ -30,7 +30,7 @@ use crate::config::{MailConfig, OtpSecret};
 use crate::db::models::{Backlog, NewOutboxMessage, OutboxMessage};
 use crate::db::{self, DbConnection, DbError, DbPool};
 use crate::domain::{EmailAddress, OtpCode, UserType};
-use crate::events;
+use crate::events::Events;
 use crate::mail::{Email, EmailKind, Mailer};
 
 /// How often a courier looks for due messages when nothing wakes it: the delay
@@ -181,6 +181,7 @@ pub struct Courier {
     clock: Arc<dyn Clock>,
     outbox: Outbox,
     retry: RetryPolicy,
+    events: Events,
     /// Messages the transport accepted whose row could not be deleted yet (the
     /// database was away): never sent again by this instance.
     sent_not_deleted: Mutex<HashSet<i64>>,
@@ -193,6 +194,7 @@ impl Courier {
         clock: Arc<dyn Clock>,
         outbox: Outbox,
         retry: RetryPolicy,
+        events: Events,
     ) -> Self {
         Self {
             pool,
@@ -200,14 +202,16 @@ impl Courier {
             clock,
             outbox,
             retry,
+            events,
             sent_not_deleted: Mutex::new(HashSet::new()),
         }
     }
 
-    /// Delivers until the task is dropped: at once when woken, otherwise when the
-    /// next message falls due, and at least every second.
-    pub async fn run(self) {
-        loop {
+    /// Delivers until `stop` turns true: at once when woken, otherwise when the
+    /// next message falls due, and at least every second. A round in progress is
+    /// finished before stopping, so no claimed message is left half-sent.
+    pub async fn run(self, mut stop: tokio::sync::watch::Receiver<bool>) {
+        while !*stop.borrow() {
             let wake = self.outbox.wake.clone();
             let woken = wake.notified();
             tokio::pin!(woken);
@@ -228,6 +232,7 @@ impl Courier {
             tokio::select! {
                 () = &mut woken => {}
                 () = tokio::time::sleep(pause) => {}
+                _ = stop.changed() => {}
             }
         }
     }
@@ -274,23 +279,22 @@ impl Courier {
         let (email, user_type) = match opened {
             Ok(opened) if message.expires_at > now => opened,
             Ok((email, user_type)) => {
-                events::warn(
+                self.events.warn(
                     "OTP_EMAIL_ABANDONED",
                     user_type,
                     &email.to,
-                    &format!(
-                        "reason=expired kind={} attempts={}",
-                        message.kind, message.attempts
-                    ),
+                    &[("reason", "expired"), ("kind", &message.kind)],
+                    &format!("attempts={}", message.attempts),
                 );
                 self.remove(id).await;
                 return;
             }
             Err(_) => {
-                log::warn!(
-                    target: events::TARGET,
-                    "OTP_EMAIL_ABANDONED reason=unreadable kind={} id={id} (was OTP_SECRET changed?)",
-                    message.kind
+                self.events.record_general(
+                    log::Level::Warn,
+                    "OTP_EMAIL_ABANDONED",
+                    &[("reason", "unreadable"), ("kind", &message.kind)],
+                    &format!("id={id} (was OTP_SECRET changed?)"),
                 );
                 self.remove(id).await;
                 return;
@@ -299,11 +303,12 @@ impl Courier {
         let to = email.to.clone();
         match self.mailer.send(email).await {
             Ok(()) => {
-                events::record(
+                self.events.record(
                     "OTP_EMAIL_SENT",
                     user_type,
                     &to,
-                    &format!("kind={} attempts={}", message.kind, message.attempts + 1),
+                    &[("kind", &message.kind)],
+                    &format!("attempts={}", message.attempts + 1),
                 );
                 if !self.remove(id).await {
                     self.sent_not_deleted
@@ -319,13 +324,13 @@ impl Courier {
                     .backoff(u32::try_from(attempts).unwrap_or(u32::MAX));
                 let next = now + wait;
                 let reason = crate::flows::error_chain(&error);
-                events::warn(
+                self.events.warn(
                     "OTP_EMAIL_RETRY",
                     user_type,
                     &to,
+                    &[("kind", &message.kind)],
                     &format!(
-                        "kind={} attempts={attempts} retry_in_ms={} error=\"{reason}\"",
-                        message.kind,
+                        "attempts={attempts} retry_in_ms={} error=\"{reason}\"",
                         wait.as_millis()
                     ),
                 );

@@ -10,7 +10,7 @@ mod pool;
 
 pub use crate::schema;
 pub use migrations::{MigrationError, applied_migrations, revert_last_migration, run_migrations};
-pub use pool::{ConnectionManager, DbPool, build_pool};
+pub use pool::{ConnectionManager, DbPool, build_observed_pool, build_pool};
 
 use diesel::connection::{AnsiTransactionManager, Connection, TransactionManager};
 use diesel::result::Error as DieselError;

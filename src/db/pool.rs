@@ -12,6 +12,7 @@ use diesel::{Connection, PgConnection, SqliteConnection};
 
 use super::DbConnection;
 use crate::config::DatabaseUrl;
+use crate::metrics::{Metrics, PoolEvents};
 
 pub type DbPool = r2d2::Pool<ConnectionManager>;
 
@@ -79,9 +80,24 @@ impl r2d2::ManageConnection for ConnectionManager {
 /// No connection is opened here: the first checkout opens one, so a service that
 /// starts while its database is down comes up and recovers once the database does.
 pub fn build_pool(database: &DatabaseUrl, size: u32, timeout: Duration) -> DbPool {
+    builder(size, timeout).build_unchecked(ConnectionManager::new(database.clone()))
+}
+
+/// [`build_pool`], counting checkout waits and timeouts into `metrics`.
+pub fn build_observed_pool(
+    database: &DatabaseUrl,
+    size: u32,
+    timeout: Duration,
+    metrics: &Metrics,
+) -> DbPool {
+    builder(size, timeout)
+        .event_handler(Box::new(PoolEvents(metrics.clone())))
+        .build_unchecked(ConnectionManager::new(database.clone()))
+}
+
+fn builder(size: u32, timeout: Duration) -> r2d2::Builder<ConnectionManager> {
     r2d2::Pool::builder()
         .max_size(size)
         .min_idle(Some(0))
         .connection_timeout(timeout)
-        .build_unchecked(ConnectionManager::new(database.clone()))
 }

@@ -38,13 +38,25 @@ pub(super) async fn cleanup(inner: &Inner) -> Result<CleanupReport, FlowError> {
     })
     .await?;
     if report != CleanupReport::default() {
-        log::info!(
-            target: crate::events::TARGET,
-            "SIGNUP_OTPS_CLEANED_UP signup_otps={} otps={} send_limits={}",
-            report.signup_otps,
-            report.otps,
-            report.send_limits
+        let details = format!(
+            "signup_otps={} otps={} send_limits={}",
+            report.signup_otps, report.otps, report.send_limits
         );
+        inner
+            .events
+            .record_general(log::Level::Info, "SIGNUP_OTPS_CLEANED_UP", &[], &details);
+        let metrics = inner.events.metrics();
+        for (table, deleted) in [
+            ("signup_otps", report.signup_otps),
+            ("otps", report.otps),
+            ("otp_send_limits", report.send_limits),
+        ] {
+            metrics.add(
+                "signup_otp_cleaned_up_total",
+                &[("table", table)],
+                deleted as u64,
+            );
+        }
     }
     Ok(report)
 }

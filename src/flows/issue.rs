@@ -13,7 +13,6 @@ use crate::courier::Outbox;
 use crate::db::models::{Account, NewOtp, NewSignupOtp, SendLimit, SignupOtp};
 use crate::db::{self, DbConnection};
 use crate::domain::{EmailAddress, OtpCode, UserType};
-use crate::events;
 use crate::mail::{Email, EmailKind};
 
 /// What the client is told after a send; the same for every case.
@@ -53,15 +52,17 @@ pub(super) async fn send(
         })
         .await
     };
-    let case = issued.inspect_err(|error| log_throttled(error, user_type, &email))?;
+    let case = issued.inspect_err(|error| log_throttled(inner, error, user_type, &email))?;
     inner.outbox.wake();
 
-    let (event, details) = match case {
-        Case::Signup => ("SIGNUP_OTP_CREATED", "flow=signup"),
-        Case::Activation => ("ACTIVATION_OTP_CREATED", "flow=activation"),
-        Case::AccountExists => ("SIGNUP_ACCOUNT_EXISTS_NOTIFIED", "flow=account_exists"),
+    let (event, flow) = match case {
+        Case::Signup => ("SIGNUP_OTP_CREATED", "signup"),
+        Case::Activation => ("ACTIVATION_OTP_CREATED", "activation"),
+        Case::AccountExists => ("SIGNUP_ACCOUNT_EXISTS_NOTIFIED", "account_exists"),
     };
-    events::record(event, user_type, &email, details);
+    inner
+        .events
+        .record(event, user_type, &email, &[("flow", flow)], "");
     Ok(SendReceipt {
         expires_in: policy.ttl,
         resend_after: policy.resend_cooldown,
@@ -168,21 +169,23 @@ pub(super) fn take_send_slot(
 }
 
 /// Logs a refused send.
-pub(super) fn log_throttled(error: &FlowError, user_type: UserType, email: &EmailAddress) {
+pub(super) fn log_throttled(
+    inner: &Inner,
+    error: &FlowError,
+    user_type: UserType,
+    email: &EmailAddress,
+) {
     if let FlowError::Throttled {
         reason,
         retry_after,
     } = error
     {
-        events::record(
+        inner.events.record(
             "SIGNUP_OTP_THROTTLED",
             user_type,
             email,
-            &format!(
-                "reason={} retry_after={}",
-                reason.as_str(),
-                retry_after.as_secs()
-            ),
+            &[("reason", reason.as_str())],
+            &format!("retry_after={}", retry_after.as_secs()),
         );
     }
 }

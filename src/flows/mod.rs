@@ -30,6 +30,7 @@ use crate::config::{OtpPolicy, OtpSecret};
 use crate::courier::{self, Outbox};
 use crate::db::{DbError, DbPool};
 use crate::domain::{EmailAddress, OtpCode, UserType};
+use crate::events::Events;
 
 /// What can go wrong in a flow, in the flows' own terms.
 #[derive(Debug, thiserror::Error)]
@@ -85,6 +86,7 @@ struct Inner {
     policy: OtpPolicy,
     hasher: OtpHasher,
     tokens: SignupTokens,
+    events: Events,
 }
 
 impl SignupService {
@@ -94,9 +96,11 @@ impl SignupService {
         clock: Arc<dyn Clock>,
         policy: OtpPolicy,
         secret: &OtpSecret,
+        events: Events,
     ) -> Self {
         Self {
             inner: Arc::new(Inner {
+                events,
                 pool,
                 outbox,
                 clock,

@@ -15,7 +15,6 @@ use crate::courier::Outbox;
 use crate::db::models::{Account, AccountRecord, NewAccount, NewOtp, SignupOtp};
 use crate::db::{self, DbConnection};
 use crate::domain::{EmailAddress, FullName, OtpCode, Password, UserType};
-use crate::events;
 use crate::mail::{Email, EmailKind};
 
 /// A request to register, validated. No `Debug`: it holds the password and the token.
@@ -95,26 +94,29 @@ pub(super) async fn register(
                 Registered::Active(_) => "active",
                 Registered::PendingActivation { .. } => "pending_activation",
             };
-            events::record(
+            inner.events.record(
                 "USER_REGISTERED",
                 user_type,
                 &email,
-                &format!("status={status}"),
+                &[("status", status)],
+                "",
             );
         }
-        Err(FlowError::InvalidSignupToken(reason)) => events::record(
+        Err(FlowError::InvalidSignupToken(reason)) => inner.events.record(
             "USER_REGISTRATION_FAILED",
             user_type,
             &email,
-            &format!("reason=invalid_signup_token detail=\"{reason}\""),
+            &[("reason", "invalid_signup_token")],
+            &format!("detail=\"{reason}\""),
         ),
-        Err(FlowError::AlreadyRegistered) => events::record(
+        Err(FlowError::AlreadyRegistered) => inner.events.record(
             "USER_REGISTRATION_FAILED",
             user_type,
             &email,
-            "reason=already_registered",
+            &[("reason", "already_registered")],
+            "",
         ),
-        Err(other) => issue::log_throttled(other, user_type, &email),
+        Err(other) => issue::log_throttled(inner, other, user_type, &email),
     }
     result
 }
@@ -162,7 +164,13 @@ async fn register_unverified(
     })
     .await?;
     inner.outbox.wake();
-    events::record("ACTIVATION_OTP_CREATED", user_type, email, "flow=register");
+    inner.events.record(
+        "ACTIVATION_OTP_CREATED",
+        user_type,
+        email,
+        &[("flow", "register")],
+        "",
+    );
     Ok(Registered::PendingActivation {
         account,
         expires_in: policy.ttl,

@@ -11,7 +11,6 @@ use crate::config::OtpPolicy;
 use crate::db::models::{Account, Otp, SignupOtp};
 use crate::db::{self, DbConnection};
 use crate::domain::{EmailAddress, OtpCode, UserType};
-use crate::events;
 
 /// A successful verification.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -97,11 +96,12 @@ pub(super) async fn verify(
     };
     match verdict {
         Ok(flow) => {
-            events::record(
+            inner.events.record(
                 "SIGNUP_OTP_VERIFIED",
                 user_type,
                 &email,
-                &format!("flow={}", flow.as_str()),
+                &[("flow", flow.as_str())],
+                "",
             );
             let signup_token = match flow {
                 VerifiedFlow::Signup => Some((
@@ -109,18 +109,25 @@ pub(super) async fn verify(
                     inner.tokens.ttl(),
                 )),
                 VerifiedFlow::Activation => {
-                    events::record("USER_ACTIVATED", user_type, &email, "via=activation_code");
+                    inner.events.record(
+                        "USER_ACTIVATED",
+                        user_type,
+                        &email,
+                        &[("via", "activation_code")],
+                        "",
+                    );
                     None
                 }
             };
             Ok(Verified { flow, signup_token })
         }
         Err(reason) => {
-            events::record(
+            inner.events.record(
                 "SIGNUP_OTP_VERIFICATION_FAILED",
                 user_type,
                 &email,
-                &format!("reason={}", reason.as_str()),
+                &[("reason", reason.as_str())],
+                "",
             );
             Err(match reason {
                 RejectReason::TooManyAttempts => FlowError::TooManyAttempts,

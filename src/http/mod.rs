@@ -4,6 +4,7 @@
 
 pub mod errors;
 mod extract;
+pub mod middleware;
 mod routes;
 
 use actix_web::web;
@@ -20,5 +21,6 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(routes::health::scope())
         .service(routes::signup::scope())
         .service(routes::register::resource())
+        .service(routes::metrics::resource())
         .default_service(web::to(routes::not_found));
 }

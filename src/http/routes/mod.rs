@@ -1,4 +1,5 @@
 pub mod health;
+pub mod metrics;
 pub mod register;
 pub mod signup;
 

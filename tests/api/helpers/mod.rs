@@ -73,6 +73,8 @@ pub fn test_config(db: &TestDb, smtp: &SmtpListener) -> Config {
         otp_secret_generated: false,
         otp: OtpPolicy::default(),
         cleanup_interval: Duration::from_secs(3600),
+        shutdown_grace: Duration::from_secs(10),
+        log_format: Default::default(),
     }
 }
 
@@ -203,6 +205,7 @@ impl TestApp {
             Arc::new(self.clock.clone()),
             self.config.otp,
             &self.config.otp_secret,
+            signup_otp::events::Events::new(signup_otp::metrics::Metrics::new()),
         )
     }
 

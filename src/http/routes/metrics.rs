@@ -1,0 +1,47 @@
+//! `GET /metrics`: Prometheus text format.
+
+use actix_web::{HttpResponse, web};
+
+use crate::flows::SignupService;
+use crate::metrics::Metrics;
+
+pub fn resource() -> actix_web::Resource {
+    web::resource("/metrics")
+        .route(web::get().to(metrics))
+        .default_service(web::to(super::method_not_allowed))
+}
+
+async fn metrics(service: web::Data<SignupService>, metrics: web::Data<Metrics>) -> HttpResponse {
+    let state = service.pool().state();
+    let max = service.pool().max_size();
+    metrics.set("db_pool_connections", &[], f64::from(state.connections));
+    metrics.set(
+        "db_pool_idle_connections",
+        &[],
+        f64::from(state.idle_connections),
+    );
+    metrics.set(
+        "db_pool_in_use_connections",
+        &[],
+        f64::from(state.connections - state.idle_connections),
+    );
+    metrics.set("db_pool_max_connections", &[], f64::from(max));
+    // The backlog needs the database; without it the other metrics still answer.
+    if let Ok(readiness) = service.readiness().await {
+        metrics.set(
+            "email_outbox_backlog",
+            &[],
+            readiness.outbox_messages as f64,
+        );
+        metrics.set(
+            "email_outbox_oldest_age_seconds",
+            &[],
+            readiness
+                .oldest_message_age
+                .map_or(0.0, |age| age.as_secs_f64()),
+        );
+    }
+    HttpResponse::Ok()
+        .content_type("text/plain; version=0.0.4; charset=utf-8")
+        .body(metrics.render())
+}
