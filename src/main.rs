@@ -64,7 +64,6 @@ fn serve(config: Config) -> Result<(), Box<dyn std::error::Error + Send + Sync>>
     }
     actix_web::rt::System::new().block_on(async move {
         let app = Application::build(config).await?;
-        log::info!("listening on port {}", app.port());
         app.run_until_stopped().await?;
         Ok(())
     })

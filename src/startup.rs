@@ -100,16 +100,21 @@ impl Application {
         let metrics = web::Data::new(metrics);
         let server = HttpServer::new(move || {
             App::new()
+                // The last wrapped is the outermost: the access log sees the
+                // response's request id, and the id is in scope for the handler.
+                .wrap(from_fn(middleware::request_id))
+                .wrap(from_fn(middleware::http_metrics))
                 .wrap(Logger::new(
                     "%a \"%r\" %s %b %Dms request_id=%{x-request-id}o",
                 ))
-                .wrap(from_fn(middleware::http_metrics))
-                .wrap(from_fn(middleware::request_id))
                 .app_data(data.clone())
                 .app_data(metrics.clone())
                 .configure(crate::http::configure)
         })
         .shutdown_timeout(config.shutdown_grace.as_secs())
+        // Signals are handled in `run_until_stopped`, installed before the
+        // service says it is listening.
+        .disable_signals()
         .listen(listener)
         .map_err(|source| StartupError::Bind {
             addr: config.bind_addr,
@@ -142,6 +147,8 @@ impl Application {
     /// finish (up to `SHUTDOWN_GRACE_SECS`), then the courier finishes the
     /// deliveries it has started (within the same grace) and takes no more.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        let stop_on_signal = stop_on_signal(self.server.handle())?;
+        log::info!("listening on port {}", self.port);
         let cleanup = tokio::spawn(flows::run_periodically(self.service, self.cleanup_interval));
         let (stop, stopped) = tokio::sync::watch::channel(false);
         let courier = tokio::spawn(self.courier.run(stopped));
@@ -154,9 +161,28 @@ impl Application {
         {
             log::warn!("the courier did not finish within the shutdown grace period");
         }
+        stop_on_signal.abort();
         log::info!("stopped");
         result
     }
+}
+
+/// Stops the server gracefully on SIGTERM or SIGINT. The handlers are installed
+/// before this returns, so a signal that arrives once the service has said it is
+/// listening is never the default (immediate) termination.
+fn stop_on_signal(
+    server: actix_web::dev::ServerHandle,
+) -> std::io::Result<tokio::task::JoinHandle<()>> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut terminate = signal(SignalKind::terminate())?;
+    let mut interrupt = signal(SignalKind::interrupt())?;
+    Ok(tokio::spawn(async move {
+        tokio::select! {
+            _ = terminate.recv() => log::info!("SIGTERM: stopping"),
+            _ = interrupt.recv() => log::info!("SIGINT: stopping"),
+        }
+        server.stop(true).await;
+    }))
 }
 
 /// Applies the embedded migrations for the configured backend.

@@ -23,9 +23,19 @@ impl Drop for Server {
 }
 
 fn serve(database_url: &str, mail_dir: &std::path::Path, log_level: &str) -> Server {
+    serve_with(database_url, mail_dir, log_level, &[])
+}
+
+fn serve_with(
+    database_url: &str,
+    mail_dir: &std::path::Path,
+    log_level: &str,
+    extra_env: &[(&str, &str)],
+) -> Server {
     let mut child = Command::new(env!("CARGO_BIN_EXE_signup-otp"))
         .arg("serve")
         .env_clear()
+        .envs(extra_env.iter().copied())
         .env("TZ", "Pacific/Kiritimati")
         .env("DATABASE_URL", database_url)
         .env("BIND_ADDR", "127.0.0.1:0")
@@ -49,7 +59,8 @@ fn serve(database_url: &str, mail_dir: &std::path::Path, log_level: &str) -> Ser
             if let Some(port) = line.split("listening on port ").nth(1)
                 && let Some(tx) = port_tx.take()
             {
-                let _ = tx.send(port.trim().to_owned());
+                let digits: String = port.chars().take_while(char::is_ascii_digit).collect();
+                let _ = tx.send(digits);
             }
         }
     });
@@ -188,4 +199,90 @@ async fn no_code_password_or_token_reaches_the_log() {
         !log.contains("canary@example.com"),
         "addresses are masked:\n{log}"
     );
+}
+
+/// Waits (at most 10 s) until the log contains `needle`; returns the log.
+fn wait_for_log(server: &Server, needle: &str) -> String {
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let log = server.log.lock().unwrap().clone();
+        if log.contains(needle) || std::time::Instant::now() > deadline {
+            return log;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[actix_web::test]
+async fn json_logs_are_one_object_per_line_with_the_request_id() {
+    let dir = tempfile::tempdir().unwrap();
+    let mail_dir = dir.path().join("mail");
+    let database_url = format!("sqlite://{}", dir.path().join("otp.db").display());
+    let server = serve_with(&database_url, &mail_dir, "info", &[("LOG_FORMAT", "json")]);
+    let client = awc::Client::default();
+
+    let response = client
+        .post(format!("{}/api/v1/users/signup/send-otp", server.address))
+        .insert_header(("x-request-id", "trace-me-7"))
+        .send_json(&json!({ "email": "json@example.com", "user_type": "live" }))
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 200);
+    let log = wait_for_log(&server, "OTP_EMAIL_SENT");
+
+    let lines: Vec<Value> = log
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}")))
+        .collect();
+    assert!(
+        lines
+            .iter()
+            .all(|l| l["timestamp"].is_string() && l["level"].is_string())
+    );
+    let created = lines
+        .iter()
+        .find(|l| l["event"] == "SIGNUP_OTP_CREATED")
+        .unwrap_or_else(|| panic!("no event line in {log}"));
+    assert_eq!(created["request_id"], "trace-me-7");
+    assert_eq!(created["email"], "j***@example.com");
+    assert_eq!(created["user_type"], "live");
+    let access = lines
+        .iter()
+        .find(|l| l["target"] == "actix_web::middleware::logger")
+        .unwrap();
+    assert!(
+        access["message"]
+            .as_str()
+            .unwrap()
+            .contains("request_id=trace-me-7")
+    );
+}
+
+#[actix_web::test]
+async fn sigterm_stops_the_service_cleanly() {
+    let dir = tempfile::tempdir().unwrap();
+    let mail_dir = dir.path().join("mail");
+    let database_url = format!("sqlite://{}", dir.path().join("otp.db").display());
+    let mut server = serve(&database_url, &mail_dir, "info");
+
+    let status = Command::new("kill")
+        .args(["-TERM", &server.child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    let exit = loop {
+        if let Some(exit) = server.child.try_wait().unwrap() {
+            break exit;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "still running after SIGTERM"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert!(exit.success(), "{exit:?}");
+    let log = wait_for_log(&server, "stopped");
+    assert!(log.contains("stopped"), "{log}");
 }

@@ -9,6 +9,7 @@ mod cli;
 mod errors;
 mod health;
 mod migrations;
+mod operations;
 mod outbox;
 mod register;
 mod send_otp;
