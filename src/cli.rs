@@ -32,6 +32,15 @@ pub fn migrate(config: &Config, revert: bool) -> CliResult {
     Ok(())
 }
 
+/// Prints the OpenAPI document.
+pub fn openapi() -> CliResult {
+    println!(
+        "{}",
+        serde_json::to_string_pretty(crate::http::openapi::document())?
+    );
+    Ok(())
+}
+
 /// Deletes expired codes once and prints how many.
 pub fn cleanup(config: Config) -> CliResult {
     actix_web::rt::System::new().block_on(async move {

@@ -27,6 +27,8 @@ enum Command {
     },
     /// Delete expired codes once and print how many.
     Cleanup,
+    /// Print the OpenAPI document (JSON), e.g. to generate a client.
+    Openapi,
 }
 
 fn main() -> ExitCode {
@@ -44,6 +46,7 @@ fn main() -> ExitCode {
         Command::Serve => serve(config),
         Command::Migrate { revert } => cli::migrate(&config, revert),
         Command::Cleanup => cli::cleanup(config),
+        Command::Openapi => cli::openapi(),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -25,9 +25,13 @@ pub struct ApiError {
 }
 
 /// The body of every error response.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct ErrorBody<'a> {
+    /// For people; may change.
+    #[schema(value_type = String, example = "Invalid OTP")]
     pub detail: &'a str,
+    /// For programs; stable, snake_case.
+    #[schema(value_type = String, example = "invalid_otp")]
     pub code: &'a str,
 }
 

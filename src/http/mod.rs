@@ -1,26 +1,80 @@
-//! The REST edge: routes, request and response types, and the error mapping.
-//! Handlers are thin: they turn a request into domain values, call one flow and
-//! turn its result into a response.
+//! The REST edge: routes, request and response types, the error mapping and the
+//! OpenAPI contract. Handlers are thin: they turn a request into domain values,
+//! call one flow and turn its result into a response.
 
 pub mod errors;
 mod extract;
 pub mod middleware;
+pub mod openapi;
 mod routes;
 
+use actix_web::http::Method;
 use actix_web::web;
+use utoipa_swagger_ui::{Config, SwaggerUi};
 
 pub use errors::ApiError;
 
 /// The largest request body accepted.
 pub const MAX_BODY_BYTES: usize = 16 * 1024;
 
+/// One route of the API. [`configure`] serves exactly these, and a test holds
+/// them equal to the OpenAPI document's operations.
+pub struct Endpoint {
+    pub method: Method,
+    pub path: &'static str,
+    register: fn(&mut web::ServiceConfig),
+}
+
+/// An endpoint whose other methods answer a JSON 405.
+macro_rules! endpoint {
+    ($method:ident $path:literal => $handler:path) => {
+        Endpoint {
+            method: Method::$method,
+            path: $path,
+            register: |cfg| {
+                cfg.service(
+                    web::resource($path)
+                        .route(web::route().method(Method::$method).to($handler))
+                        .default_service(web::to(routes::method_not_allowed)),
+                );
+            },
+        }
+    };
+}
+
+pub fn endpoints() -> Vec<Endpoint> {
+    vec![
+        endpoint!(POST "/api/v1/users/signup/send-otp" => routes::signup::send_otp),
+        endpoint!(POST "/api/v1/users/signup/verify-otp" => routes::signup::verify_otp),
+        endpoint!(POST "/api/v1/users/register" => routes::register::register),
+        endpoint!(GET "/health" => routes::health::live),
+        endpoint!(GET "/health/ready" => routes::health::ready),
+        endpoint!(GET "/metrics" => routes::metrics::metrics),
+        endpoint!(GET "/openapi.json" => routes::docs::openapi_json),
+    ]
+}
+
+/// Where the interactive API docs are served (Swagger UI, from the binary).
+pub const DOCS_PATH: &str = "/docs/";
+
 /// Registers every route and the edge's error handling on an `App`.
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.app_data(extract::json_config())
-        .app_data(web::PayloadConfig::new(MAX_BODY_BYTES))
-        .service(routes::health::scope())
-        .service(routes::signup::scope())
-        .service(routes::register::resource())
-        .service(routes::metrics::resource())
-        .default_service(web::to(routes::not_found));
+        .app_data(web::PayloadConfig::new(MAX_BODY_BYTES));
+    for endpoint in endpoints() {
+        (endpoint.register)(cfg);
+    }
+    cfg.service(web::resource("/docs").route(web::get().to(|| async {
+        actix_web::HttpResponse::PermanentRedirect()
+            .insert_header(("location", DOCS_PATH))
+            .finish()
+    })))
+    .service(
+        SwaggerUi::new("/docs/{_:.*}").config(
+            Config::new(["/openapi.json"])
+                .try_it_out_enabled(true)
+                .display_request_duration(true),
+        ),
+    )
+    .default_service(web::to(routes::not_found));
 }

@@ -9,6 +9,7 @@ mod cli;
 mod errors;
 mod health;
 mod migrations;
+mod openapi;
 mod operations;
 mod outbox;
 mod register;

@@ -3,29 +3,34 @@
 use actix_web::{HttpResponse, web};
 use serde_json::json;
 
-use super::method_not_allowed;
 use crate::flows::SignupService;
 use crate::http::ApiError;
+use crate::http::errors::ErrorBody;
 
-pub fn scope() -> actix_web::Scope {
-    web::scope("/health")
-        .service(
-            web::resource("")
-                .route(web::get().to(live))
-                .default_service(web::to(method_not_allowed)),
-        )
-        .service(
-            web::resource("/ready")
-                .route(web::get().to(ready))
-                .default_service(web::to(method_not_allowed)),
-        )
-}
-
-async fn live() -> HttpResponse {
+/// The process is up.
+#[utoipa::path(
+    get,
+    path = "/health",
+    tag = "operations",
+    responses((status = 200, description = "Always, while the process runs.",
+        body = Object, example = json!({"status": "ok"})))
+)]
+pub async fn live() -> HttpResponse {
     HttpResponse::Ok().json(json!({ "status": "ok" }))
 }
 
-async fn ready(service: web::Data<SignupService>) -> Result<HttpResponse, ApiError> {
+/// The database answers; the outbox's backlog.
+#[utoipa::path(
+    get,
+    path = "/health/ready",
+    tag = "operations",
+    responses(
+        (status = 200, description = "Ready to serve.", body = Object,
+            example = json!({"status": "ready", "database": "ok", "outbox": {"backlog": 0, "oldest_age_secs": null}})),
+        (status = 503, description = "`database_unavailable`", body = ErrorBody),
+    )
+)]
+pub async fn ready(service: web::Data<SignupService>) -> Result<HttpResponse, ApiError> {
     let readiness = service.readiness().await?;
     Ok(HttpResponse::Ok().json(json!({
         "status": "ready",

@@ -5,13 +5,18 @@ use actix_web::{HttpResponse, web};
 use crate::flows::SignupService;
 use crate::metrics::Metrics;
 
-pub fn resource() -> actix_web::Resource {
-    web::resource("/metrics")
-        .route(web::get().to(metrics))
-        .default_service(web::to(super::method_not_allowed))
-}
-
-async fn metrics(service: web::Data<SignupService>, metrics: web::Data<Metrics>) -> HttpResponse {
+/// Prometheus metrics.
+#[utoipa::path(
+    get,
+    path = "/metrics",
+    tag = "operations",
+    responses((status = 200, description = "Prometheus text exposition format 0.0.4.",
+        content_type = "text/plain", body = String))
+)]
+pub async fn metrics(
+    service: web::Data<SignupService>,
+    metrics: web::Data<Metrics>,
+) -> HttpResponse {
     let state = service.pool().state();
     let max = service.pool().max_size();
     metrics.set("db_pool_connections", &[], f64::from(state.connections));

@@ -5,27 +5,37 @@ use actix_web::{HttpResponse, web};
 use chrono::SecondsFormat;
 use serde::{Deserialize, Serialize};
 
-use super::{identity, invalid, method_not_allowed};
+use utoipa::ToSchema;
+
+use super::{identity, invalid};
 use crate::db::models::AccountRecord;
 use crate::domain::{FullName, Password};
 use crate::flows::{Registered, Registration, SignupService};
 use crate::http::ApiError;
+use crate::http::errors::ErrorBody;
 use crate::http::extract::JsonObject;
-
-pub fn resource() -> actix_web::Resource {
-    web::resource("/api/v1/users/register")
-        .route(web::post().to(register))
-        .default_service(web::to(method_not_allowed))
-}
+use crate::http::openapi::UserTypeName;
 
 /// No `Debug`: it holds the password.
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({
+    "email": "ada@example.com",
+    "user_type": "live",
+    "password": "correct horse battery staple",
+    "full_name": "Ada Lovelace",
+    "signup_token": "c3QxfGxpdmV8MTc2NDUwMDAwMDAwMDAwMHwxNzY0NTAwOTAwfGFkYUBleGFtcGxlLmNvbQ.3q2-7w"
+}))]
 pub struct RegisterRequest {
+    #[schema(format = "email", max_length = 254)]
     pub email: String,
+    #[schema(value_type = UserTypeName)]
     pub user_type: String,
+    /// 8 to 128 characters.
+    #[schema(format = "password", min_length = 8, max_length = 128)]
     pub password: String,
     #[serde(default)]
+    #[schema(max_length = 255)]
     pub full_name: Option<String>,
     /// From verify-otp; without it the account starts inactive.
     #[serde(default)]
@@ -33,23 +43,32 @@ pub struct RegisterRequest {
 }
 
 /// An account's public fields.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct AccountResponse {
     pub id: i32,
     pub email: String,
+    #[schema(value_type = UserTypeName)]
     pub user_type: &'static str,
     pub full_name: Option<String>,
     pub is_active: bool,
     /// RFC 3339, UTC.
+    #[schema(format = "date-time")]
     pub created_at: String,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(example = json!({
+    "id": 1, "email": "ada@example.com", "user_type": "live", "full_name": "Ada Lovelace",
+    "is_active": true, "created_at": "2026-11-30T12:00:00Z",
+    "status": "active", "message": "The account is ready"
+}))]
 pub struct RegisterResponse {
     #[serde(flatten)]
     pub account: AccountResponse,
     /// `active`, or `pending_activation` until the emailed code is verified.
+    #[schema(value_type = String, pattern = "^(active|pending_activation)$")]
     pub status: &'static str,
+    #[schema(value_type = String)]
     pub message: &'static str,
     /// For `pending_activation`: seconds the activation code stays valid.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -75,7 +94,33 @@ impl From<&AccountRecord> for AccountResponse {
     }
 }
 
-async fn register(
+/// Register an account.
+///
+/// With the `signup_token` from verify-otp the account is created active.
+/// Without one it is created inactive and an activation code is emailed; that
+/// path counts against the address's send limits.
+#[utoipa::path(
+    post,
+    path = "/api/v1/users/register",
+    tag = "accounts",
+    request_body = RegisterRequest,
+    responses(
+        (status = 201, description = "The account was created.", body = RegisterResponse),
+        (status = 400, description = "`invalid_signup_token` or `invalid_json`", body = ErrorBody,
+            example = json!({"detail": "The signup token is invalid or expired: verify the email again", "code": "invalid_signup_token"})),
+        (status = 409, description = "`already_registered`", body = ErrorBody,
+            example = json!({"detail": "An account with this email already exists", "code": "already_registered"})),
+        (status = 413, description = "`payload_too_large`", body = ErrorBody),
+        (status = 415, description = "`unsupported_media_type`", body = ErrorBody),
+        (status = 422, description = "`invalid_request`, `invalid_email`, `invalid_user_type`, `invalid_password` or `invalid_full_name`", body = ErrorBody,
+            example = json!({"detail": "Password must be at least 8 characters", "code": "invalid_password"})),
+        (status = 429, description = "Without a token: `resend_cooldown` or `send_limit_reached`", body = ErrorBody,
+            headers(("Retry-After" = u64, description = "Seconds to wait"))),
+        (status = 503, description = "`database_unavailable`", body = ErrorBody,
+            headers(("Retry-After" = u64, description = "Seconds to wait"))),
+    )
+)]
+pub async fn register(
     service: web::Data<SignupService>,
     JsonObject(body): JsonObject<RegisterRequest>,
 ) -> Result<HttpResponse, ApiError> {

@@ -3,34 +3,34 @@
 use actix_web::{HttpResponse, web};
 use serde::{Deserialize, Serialize};
 
-use super::{identity, method_not_allowed};
+use utoipa::ToSchema;
+
+use super::identity;
 use crate::flows::SignupService;
 use crate::http::ApiError;
+use crate::http::errors::ErrorBody;
 use crate::http::extract::JsonObject;
+use crate::http::openapi::UserTypeName;
 
-pub fn scope() -> actix_web::Scope {
-    web::scope("/api/v1/users/signup")
-        .service(
-            web::resource("/send-otp")
-                .route(web::post().to(send_otp))
-                .default_service(web::to(method_not_allowed)),
-        )
-        .service(
-            web::resource("/verify-otp")
-                .route(web::post().to(verify_otp))
-                .default_service(web::to(method_not_allowed)),
-        )
-}
-
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"email": "ada@example.com", "user_type": "live"}))]
 pub struct SendOtpRequest {
+    /// Trimmed and lower-cased before use; at most 254 ASCII characters.
+    #[schema(format = "email", max_length = 254)]
     pub email: String,
+    #[schema(value_type = UserTypeName)]
     pub user_type: String,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(example = json!({
+    "message": "If the address can receive mail, a verification code is on its way",
+    "expires_in": 600,
+    "resend_after": 60
+}))]
 pub struct SendOtpResponse {
+    #[schema(value_type = String)]
     pub message: &'static str,
     /// Seconds until the code expires.
     pub expires_in: u64,
@@ -38,18 +38,30 @@ pub struct SendOtpResponse {
     pub resend_after: u64,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"email": "ada@example.com", "user_type": "live", "otp_code": "042137"}))]
 pub struct VerifyOtpRequest {
+    #[schema(format = "email", max_length = 254)]
     pub email: String,
+    #[schema(value_type = UserTypeName)]
     pub user_type: String,
+    /// The digits from the email; surrounding spaces are ignored. Anything else
+    /// than `OTP_LENGTH` digits is a wrong code.
     pub otp_code: String,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(example = json!({
+    "verified": true,
+    "flow": "signup",
+    "signup_token": "c3QxfGxpdmV8MTc2NDUwMDAwMDAwMDAwMHwxNzY0NTAwOTAwfGFkYUBleGFtcGxlLmNvbQ.3q2-7w",
+    "signup_token_expires_in": 900
+}))]
 pub struct VerifyOtpResponse {
     pub verified: bool,
     /// `signup` (a new address) or `activation` (an existing account).
+    #[schema(value_type = String, pattern = "^(signup|activation)$")]
     pub flow: &'static str,
     /// For `signup`: the proof to pass to register.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -63,7 +75,31 @@ pub struct VerifyOtpResponse {
 /// has an account.
 const SENT: &str = "If the address can receive mail, a verification code is on its way";
 
-async fn send_otp(
+/// Send a code to an address.
+///
+/// A new address gets a signup code; an existing inactive account an activation
+/// code; an active account an email saying it exists. The answer is the same in
+/// all three cases.
+#[utoipa::path(
+    post,
+    path = "/api/v1/users/signup/send-otp",
+    tag = "signup",
+    request_body = SendOtpRequest,
+    responses(
+        (status = 200, description = "The email is queued.", body = SendOtpResponse),
+        (status = 400, description = "`invalid_json`", body = ErrorBody),
+        (status = 413, description = "`payload_too_large`", body = ErrorBody),
+        (status = 415, description = "`unsupported_media_type`", body = ErrorBody),
+        (status = 422, description = "`invalid_request`, `invalid_email` or `invalid_user_type`", body = ErrorBody,
+            example = json!({"detail": "Email is not a valid address", "code": "invalid_email"})),
+        (status = 429, description = "`resend_cooldown` or `send_limit_reached`; the code already sent stays valid", body = ErrorBody,
+            headers(("Retry-After" = u64, description = "Seconds to wait")),
+            example = json!({"detail": "A code was sent moments ago; wait before asking for another", "code": "resend_cooldown"})),
+        (status = 503, description = "`database_unavailable`", body = ErrorBody,
+            headers(("Retry-After" = u64, description = "Seconds to wait"))),
+    )
+)]
+pub async fn send_otp(
     service: web::Data<SignupService>,
     JsonObject(body): JsonObject<SendOtpRequest>,
 ) -> Result<HttpResponse, ApiError> {
@@ -76,7 +112,29 @@ async fn send_otp(
     }))
 }
 
-async fn verify_otp(
+/// Verify a code.
+///
+/// A signup code confirms a new address and returns a `signup_token` for
+/// register; an activation code activates its account. A code works once.
+#[utoipa::path(
+    post,
+    path = "/api/v1/users/signup/verify-otp",
+    tag = "signup",
+    request_body = VerifyOtpRequest,
+    responses(
+        (status = 200, description = "The code was right and is now used up.", body = VerifyOtpResponse),
+        (status = 400, description = "`invalid_otp` (unknown, expired, used or wrong code) or `invalid_json`", body = ErrorBody,
+            example = json!({"detail": "Invalid OTP", "code": "invalid_otp"})),
+        (status = 413, description = "`payload_too_large`", body = ErrorBody),
+        (status = 415, description = "`unsupported_media_type`", body = ErrorBody),
+        (status = 422, description = "`invalid_request`, `invalid_email` or `invalid_user_type`", body = ErrorBody),
+        (status = 429, description = "`too_many_attempts`: send a new code", body = ErrorBody,
+            example = json!({"detail": "Too many wrong codes: request a new one", "code": "too_many_attempts"})),
+        (status = 503, description = "`database_unavailable`", body = ErrorBody,
+            headers(("Retry-After" = u64, description = "Seconds to wait"))),
+    )
+)]
+pub async fn verify_otp(
     service: web::Data<SignupService>,
     JsonObject(body): JsonObject<VerifyOtpRequest>,
 ) -> Result<HttpResponse, ApiError> {

@@ -1,0 +1,54 @@
+//! The OpenAPI document, generated from the handlers' annotations and the
+//! request and response types.
+
+use std::sync::OnceLock;
+
+use utoipa::{OpenApi, ToSchema};
+
+use super::errors::ErrorBody;
+use super::routes::{docs, health, metrics, register, signup};
+
+/// `live` or `demo`.
+#[derive(ToSchema)]
+#[schema(rename_all = "lowercase")]
+#[allow(dead_code)]
+pub enum UserTypeName {
+    Live,
+    Demo,
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "signup-otp",
+        description = "Email one-time passwords for account signup, for live and demo accounts. \
+                       Every error is `{\"detail\", \"code\"}` with a stable `code`.",
+        license(name = "MIT", identifier = "MIT"),
+    ),
+    paths(
+        signup::send_otp,
+        signup::verify_otp,
+        register::register,
+        health::live,
+        health::ready,
+        metrics::metrics,
+        docs::openapi_json,
+    ),
+    components(schemas(ErrorBody, UserTypeName)),
+    tags(
+        (name = "signup", description = "Send and verify one-time codes"),
+        (name = "accounts", description = "Register accounts"),
+        (name = "operations", description = "Health, metrics, this document"),
+    )
+)]
+pub struct ApiDoc;
+
+/// The document, built once.
+pub fn document() -> &'static utoipa::openapi::OpenApi {
+    static DOCUMENT: OnceLock<utoipa::openapi::OpenApi> = OnceLock::new();
+    DOCUMENT.get_or_init(|| {
+        let mut document = ApiDoc::openapi();
+        document.info.version = env!("CARGO_PKG_VERSION").to_owned();
+        document
+    })
+}
