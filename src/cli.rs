@@ -32,6 +32,34 @@ pub fn migrate(config: &Config, revert: bool) -> CliResult {
     Ok(())
 }
 
+/// Asks the local service for `/health`: success only on a 200 within 3 s.
+pub fn healthcheck(config: &Config) -> CliResult {
+    use std::io::{Read, Write};
+    use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, TcpStream};
+
+    let mut addr = config.bind_addr;
+    if addr.ip().is_unspecified() {
+        let loopback: std::net::IpAddr = match addr {
+            SocketAddr::V4(_) => Ipv4Addr::LOCALHOST.into(),
+            SocketAddr::V6(_) => Ipv6Addr::LOCALHOST.into(),
+        };
+        addr.set_ip(loopback);
+    }
+    let timeout = std::time::Duration::from_secs(3);
+    let mut stream = TcpStream::connect_timeout(&addr, timeout)?;
+    stream.set_read_timeout(Some(timeout))?;
+    stream.set_write_timeout(Some(timeout))?;
+    stream.write_all(b"GET /health HTTP/1.0\r\nHost: localhost\r\n\r\n")?;
+    let mut response = String::new();
+    stream.read_to_string(&mut response)?;
+    let status = response.lines().next().unwrap_or_default();
+    if status.split_whitespace().nth(1) == Some("200") {
+        Ok(())
+    } else {
+        Err(format!("/health answered {status:?}").into())
+    }
+}
+
 /// Prints the OpenAPI document.
 pub fn openapi() -> CliResult {
     println!(

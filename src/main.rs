@@ -29,6 +29,9 @@ enum Command {
     Cleanup,
     /// Print the OpenAPI document (JSON), e.g. to generate a client.
     Openapi,
+    /// Exit 0 if the service on BIND_ADDR answers /health, 1 otherwise (for
+    /// container health checks, where no curl is at hand).
+    Healthcheck,
 }
 
 fn main() -> ExitCode {
@@ -47,6 +50,7 @@ fn main() -> ExitCode {
         Command::Migrate { revert } => cli::migrate(&config, revert),
         Command::Cleanup => cli::cleanup(config),
         Command::Openapi => cli::openapi(),
+        Command::Healthcheck => cli::healthcheck(&config),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

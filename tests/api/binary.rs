@@ -286,3 +286,30 @@ async fn sigterm_stops_the_service_cleanly() {
     let log = wait_for_log(&server, "stopped");
     assert!(log.contains("stopped"), "{log}");
 }
+
+#[actix_web::test]
+async fn the_healthcheck_command_reports_whether_the_service_answers() {
+    let dir = tempfile::tempdir().unwrap();
+    let mail_dir = dir.path().join("mail");
+    let database_url = format!("sqlite://{}", dir.path().join("otp.db").display());
+    let server = serve(&database_url, &mail_dir, "info");
+    let check = |address: &str| {
+        Command::new(env!("CARGO_BIN_EXE_signup-otp"))
+            .arg("healthcheck")
+            .env_clear()
+            .env("DATABASE_URL", &database_url)
+            .env("BIND_ADDR", address.trim_start_matches("http://"))
+            .output()
+            .unwrap()
+    };
+
+    assert!(check(&server.address).status.success());
+    let port = server.address.rsplit(':').next().unwrap().to_owned();
+    assert!(
+        check(&format!("0.0.0.0:{port}")).status.success(),
+        "0.0.0.0 means loopback"
+    );
+    drop(server);
+    let down = check(&format!("127.0.0.1:{port}"));
+    assert!(!down.status.success());
+}

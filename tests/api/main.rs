@@ -6,6 +6,7 @@ mod helpers;
 mod activation;
 mod binary;
 mod cli;
+mod container;
 mod errors;
 mod health;
 mod migrations;
