@@ -60,6 +60,57 @@ pub fn healthcheck(config: &Config) -> CliResult {
     }
 }
 
+/// Imports the old service's Redis signup codes and prints what became of them.
+pub fn import_redis(config: &Config, redis_url: &str, prefix: &str, delete: bool) -> CliResult {
+    use crate::clock::Clock;
+    use crate::flows::OtpHasher;
+    use crate::flows::import::{self, ImportOptions, Outcome};
+
+    if config.otp_secret_generated {
+        return Err(
+            "set OTP_SECRET to the service's key: codes hashed under a throwaway key \
+                    would never verify"
+                .into(),
+        );
+    }
+    let pool = db::build_pool(&config.database, 1, config.db_pool_timeout);
+    let mut conn = pool.get()?;
+    db::run_migrations(&mut conn)?;
+    let mut redis = redis::Client::open(redis_url)?
+        .get_connection_with_timeout(std::time::Duration::from_secs(10))?;
+    let options = ImportOptions {
+        prefix: prefix.to_owned(),
+        delete,
+        default_ttl: config.otp.ttl,
+        now: SystemClock.now(),
+    };
+    let report = import::import(
+        &mut conn,
+        &mut redis,
+        &OtpHasher::new(&config.otp_secret),
+        &options,
+    )?;
+    for outcome in [
+        Outcome::Imported,
+        Outcome::SkippedExpired,
+        Outcome::SkippedMalformedKey,
+        Outcome::SkippedBadUserType,
+        Outcome::SkippedMalformedCode,
+        Outcome::SkippedAlreadyPresent,
+        Outcome::SkippedAccountExists,
+        Outcome::Failed,
+    ] {
+        println!("{:>6}  {}", report.count(outcome), outcome.as_str());
+    }
+    if delete {
+        println!("{:>6}  deleted from Redis", report.deleted);
+    }
+    if report.count(Outcome::Failed) > 0 {
+        return Err(format!("{} keys failed to import", report.count(Outcome::Failed)).into());
+    }
+    Ok(())
+}
+
 /// Prints the OpenAPI document.
 pub fn openapi() -> CliResult {
     println!(

@@ -29,6 +29,19 @@ enum Command {
     Cleanup,
     /// Print the OpenAPI document (JSON), e.g. to generate a client.
     Openapi,
+    /// Copy the old Redis service's signup codes into the database, hashed, with
+    /// their remaining lifetime. Safe to run more than once.
+    ImportRedis {
+        /// e.g. redis://127.0.0.1:6379/0
+        #[arg(long)]
+        redis_url: String,
+        /// Delete each imported key from Redis.
+        #[arg(long)]
+        delete: bool,
+        /// The old service's key prefix.
+        #[arg(long, default_value = "signup_otp:")]
+        prefix: String,
+    },
     /// Exit 0 if the service on BIND_ADDR answers /health, 1 otherwise (for
     /// container health checks, where no curl is at hand).
     Healthcheck,
@@ -51,6 +64,11 @@ fn main() -> ExitCode {
         Command::Cleanup => cli::cleanup(config),
         Command::Openapi => cli::openapi(),
         Command::Healthcheck => cli::healthcheck(&config),
+        Command::ImportRedis {
+            redis_url,
+            delete,
+            prefix,
+        } => cli::import_redis(&config, &redis_url, &prefix, delete),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -6,6 +6,7 @@
 
 mod cleanup;
 mod hasher;
+pub mod import;
 mod issue;
 mod password;
 mod register;
