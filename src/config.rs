@@ -34,6 +34,35 @@ pub struct Config {
     /// How long a stopping service waits for requests and deliveries in flight.
     pub shutdown_grace: Duration,
     pub log_format: LogFormat,
+    pub rate_limits: RateLimits,
+}
+
+/// Per-client-IP quotas. A count of 0 turns that one quota off.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RateLimits {
+    /// `IP_RATE_LIMITS=off` turns every quota off (load tests from one address).
+    pub enabled: bool,
+    /// Peers whose `X-Forwarded-For` is believed.
+    pub trusted_proxies: Vec<ipnet::IpNet>,
+    pub send_per_minute: u32,
+    pub send_per_hour: u32,
+    pub verify_per_5_minutes: u32,
+    pub register_per_minute: u32,
+    pub register_per_hour: u32,
+}
+
+impl Default for RateLimits {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            trusted_proxies: Vec::new(),
+            send_per_minute: 3,
+            send_per_hour: 20,
+            verify_per_5_minutes: 30,
+            register_per_minute: 3,
+            register_per_hour: 20,
+        }
+    }
 }
 
 /// Where the data lives; the URL's scheme picks the backend.
@@ -263,8 +292,54 @@ impl Config {
             cleanup_interval: env.seconds("CLEANUP_INTERVAL_SECS", 300)?,
             shutdown_grace: env.seconds("SHUTDOWN_GRACE_SECS", 30)?,
             log_format: env.parse("LOG_FORMAT", LogFormat::Text)?,
+            rate_limits: rate_limits(&env)?,
         })
     }
+}
+
+fn rate_limits(env: &Env<'_>) -> Result<RateLimits, ConfigError> {
+    let enabled = match env.get("IP_RATE_LIMITS").as_deref() {
+        None | Some("on") => true,
+        Some("off") => false,
+        Some(other) => {
+            return Err(ConfigError::new(
+                "IP_RATE_LIMITS",
+                format!("{other:?} is not one of on, off"),
+            ));
+        }
+    };
+    let trusted_proxies = env
+        .get("TRUSTED_PROXIES")
+        .unwrap_or_default()
+        .split(',')
+        .map(str::trim)
+        .filter(|entry| !entry.is_empty())
+        .map(|entry| {
+            entry
+                .parse::<ipnet::IpNet>()
+                .or_else(|_| entry.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+                .map_err(|_| {
+                    ConfigError::new(
+                        "TRUSTED_PROXIES",
+                        format!("{entry:?} is not an IP address or CIDR range"),
+                    )
+                })
+        })
+        .collect::<Result<_, _>>()?;
+    let defaults = RateLimits::default();
+    Ok(RateLimits {
+        enabled,
+        trusted_proxies,
+        send_per_minute: env.parse("SEND_OTP_PER_IP_PER_MINUTE", defaults.send_per_minute)?,
+        send_per_hour: env.parse("SEND_OTP_PER_IP_PER_HOUR", defaults.send_per_hour)?,
+        verify_per_5_minutes: env.parse(
+            "VERIFY_OTP_PER_IP_PER_5_MINUTES",
+            defaults.verify_per_5_minutes,
+        )?,
+        register_per_minute: env
+            .parse("REGISTER_PER_IP_PER_MINUTE", defaults.register_per_minute)?,
+        register_per_hour: env.parse("REGISTER_PER_IP_PER_HOUR", defaults.register_per_hour)?,
+    })
 }
 
 fn mail_config(env: &Env<'_>) -> Result<MailConfig, ConfigError> {
@@ -475,6 +550,34 @@ mod tests {
             assert_eq!(err.variable, name, "{name}={value}: {err}");
             assert!(err.to_string().starts_with(&format!("invalid {name}:")));
         }
+    }
+
+    #[test]
+    fn rate_limits_default_on_and_take_proxies_as_addresses_or_ranges() {
+        let config = config(&[("TRUSTED_PROXIES", "10.0.0.0/8, 192.0.2.7,::1")]).unwrap();
+        assert!(config.rate_limits.enabled);
+        assert_eq!(config.rate_limits.trusted_proxies.len(), 3);
+        assert_eq!(config.rate_limits.send_per_minute, 3);
+        let off = config_of(&[
+            ("IP_RATE_LIMITS", "off"),
+            ("VERIFY_OTP_PER_IP_PER_5_MINUTES", "0"),
+        ]);
+        assert!(!off.rate_limits.enabled);
+        assert_eq!(off.rate_limits.verify_per_5_minutes, 0);
+        for (name, value) in [
+            ("TRUSTED_PROXIES", "proxy.local"),
+            ("IP_RATE_LIMITS", "maybe"),
+        ] {
+            assert_eq!(config_err(&[(name, value)]).variable, name);
+        }
+    }
+
+    fn config_of(vars: &[(&str, &str)]) -> Config {
+        config(vars).unwrap()
+    }
+
+    fn config_err(vars: &[(&str, &str)]) -> ConfigError {
+        config(vars).unwrap_err()
     }
 
     #[test]

@@ -16,6 +16,7 @@ use crate::db::{self, DbError, DbPool, MigrationError};
 use crate::events::Events;
 use crate::flows::{self, SignupService};
 use crate::http::middleware;
+use crate::http::rate_limit::IpLimits;
 use crate::mail::{MailError, Mailer};
 use crate::metrics::Metrics;
 
@@ -98,7 +99,9 @@ impl Application {
             .port();
         let data = web::Data::new(service.clone());
         let metrics = web::Data::new(metrics);
+        let limits = IpLimits::new(&config.rate_limits);
         let server = HttpServer::new(move || {
+            let limits = limits.clone();
             App::new()
                 // The last wrapped is the outermost: the access log sees the
                 // response's request id, and the id is in scope for the handler.
@@ -109,7 +112,7 @@ impl Application {
                 ))
                 .app_data(data.clone())
                 .app_data(metrics.clone())
-                .configure(crate::http::configure)
+                .configure(|cfg| crate::http::configure(cfg, &limits))
         })
         .shutdown_timeout(config.shutdown_grace.as_secs())
         // Signals are handled in `run_until_stopped`, installed before the

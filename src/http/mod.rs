@@ -6,6 +6,7 @@ pub mod errors;
 mod extract;
 pub mod middleware;
 pub mod openapi;
+pub mod rate_limit;
 mod routes;
 
 use actix_web::http::Method;
@@ -13,6 +14,7 @@ use actix_web::web;
 use utoipa_swagger_ui::{Config, SwaggerUi};
 
 pub use errors::ApiError;
+use rate_limit::IpLimits;
 
 /// The largest request body accepted.
 pub const MAX_BODY_BYTES: usize = 16 * 1024;
@@ -22,18 +24,19 @@ pub const MAX_BODY_BYTES: usize = 16 * 1024;
 pub struct Endpoint {
     pub method: Method,
     pub path: &'static str,
-    register: fn(&mut web::ServiceConfig),
+    register: fn(&mut web::ServiceConfig, &IpLimits),
 }
 
-/// An endpoint whose other methods answer a JSON 405.
+/// An endpoint whose other methods answer a JSON 405, behind its IP quotas.
 macro_rules! endpoint {
-    ($method:ident $path:literal => $handler:path) => {
+    ($method:ident $path:literal => $handler:path $(, limited by $($limit:ident),+)?) => {
         Endpoint {
             method: Method::$method,
             path: $path,
-            register: |cfg| {
+            register: |cfg, _limits| {
                 cfg.service(
                     web::resource($path)
+                        $($(.wrap(_limits.$limit.middleware()))+)?
                         .route(web::route().method(Method::$method).to($handler))
                         .default_service(web::to(routes::method_not_allowed)),
                 );
@@ -44,9 +47,12 @@ macro_rules! endpoint {
 
 pub fn endpoints() -> Vec<Endpoint> {
     vec![
-        endpoint!(POST "/api/v1/users/signup/send-otp" => routes::signup::send_otp),
-        endpoint!(POST "/api/v1/users/signup/verify-otp" => routes::signup::verify_otp),
-        endpoint!(POST "/api/v1/users/register" => routes::register::register),
+        endpoint!(POST "/api/v1/users/signup/send-otp" => routes::signup::send_otp,
+            limited by send_per_minute, send_per_hour),
+        endpoint!(POST "/api/v1/users/signup/verify-otp" => routes::signup::verify_otp,
+            limited by verify_per_5_minutes),
+        endpoint!(POST "/api/v1/users/register" => routes::register::register,
+            limited by register_per_minute, register_per_hour),
         endpoint!(GET "/health" => routes::health::live),
         endpoint!(GET "/health/ready" => routes::health::ready),
         endpoint!(GET "/metrics" => routes::metrics::metrics),
@@ -58,11 +64,11 @@ pub fn endpoints() -> Vec<Endpoint> {
 pub const DOCS_PATH: &str = "/docs/";
 
 /// Registers every route and the edge's error handling on an `App`.
-pub fn configure(cfg: &mut web::ServiceConfig) {
+pub fn configure(cfg: &mut web::ServiceConfig, limits: &IpLimits) {
     cfg.app_data(extract::json_config())
         .app_data(web::PayloadConfig::new(MAX_BODY_BYTES));
     for endpoint in endpoints() {
-        (endpoint.register)(cfg);
+        (endpoint.register)(cfg, limits);
     }
     cfg.service(web::resource("/docs").route(web::get().to(|| async {
         actix_web::HttpResponse::PermanentRedirect()

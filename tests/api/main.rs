@@ -13,6 +13,7 @@ mod migrations;
 mod openapi;
 mod operations;
 mod outbox;
+mod rate_limits;
 mod redis_import;
 mod register;
 mod send_otp;

@@ -13,7 +13,7 @@ pub use database::{Backend, TestDb, postgres_url};
 pub use proxy::TcpProxy;
 use serde_json::{Value, json};
 use signup_otp::clock::ShiftedClock;
-use signup_otp::config::{Config, MailConfig, MailTransport, OtpPolicy, OtpSecret};
+use signup_otp::config::{Config, MailConfig, MailTransport, OtpPolicy, OtpSecret, RateLimits};
 use signup_otp::db::{self, DbConnection, DbPool};
 use signup_otp::startup::Application;
 pub use smtp::{Mode, Received, SmtpListener};
@@ -75,6 +75,11 @@ pub fn test_config(db: &TestDb, smtp: &SmtpListener) -> Config {
         cleanup_interval: Duration::from_secs(3600),
         shutdown_grace: Duration::from_secs(10),
         log_format: Default::default(),
+        // Tests send bursts from one address; the IP quotas have their own tests.
+        rate_limits: RateLimits {
+            enabled: false,
+            ..RateLimits::default()
+        },
     }
 }
 
