@@ -140,6 +140,9 @@ pub fn cleanup(config: Config) -> CliResult {
             report.otps,
             report.send_limits
         );
+        if report.lockouts > 0 {
+            println!("and {} expired verification lockouts", report.lockouts);
+        }
         Ok(())
     })
 }

@@ -111,6 +111,11 @@ pub struct OtpPolicy {
     pub max_attempts: u32,
     pub resend_cooldown: Duration,
     pub max_sends_per_hour: u32,
+    pub max_sends_per_day: u32,
+    /// Consecutive wrong codes (across re-sent codes) that lock an identity's
+    /// verification, and for how long.
+    pub lockout_threshold: u32,
+    pub lockout: Duration,
     /// How long a signup token from verify-otp stays good for register.
     pub signup_token_ttl: Duration,
 }
@@ -123,6 +128,9 @@ impl Default for OtpPolicy {
             max_attempts: 5,
             resend_cooldown: Duration::from_secs(60),
             max_sends_per_hour: 5,
+            max_sends_per_day: 10,
+            lockout_threshold: 10,
+            lockout: Duration::from_secs(3600),
             signup_token_ttl: Duration::from_secs(900),
         }
     }
@@ -277,6 +285,9 @@ impl Config {
             max_attempts: env.parse_in("OTP_MAX_ATTEMPTS", 5, 1..=1000)?,
             resend_cooldown: env.seconds_or_zero("OTP_RESEND_COOLDOWN_SECS", 60)?,
             max_sends_per_hour: env.parse_in("OTP_MAX_SENDS_PER_HOUR", 5, 1..=10_000)?,
+            max_sends_per_day: env.parse_in("OTP_MAX_SENDS_PER_DAY", 10, 1..=100_000)?,
+            lockout_threshold: env.parse_in("OTP_LOCKOUT_THRESHOLD", 10, 1..=10_000)?,
+            lockout: env.seconds("OTP_LOCKOUT_SECS", 3600)?,
             signup_token_ttl: env.seconds("SIGNUP_TOKEN_TTL_SECS", 900)?,
         };
 

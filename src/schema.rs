@@ -42,6 +42,8 @@ diesel::table! {
         last_sent_at -> Timestamp,
         window_started_at -> Timestamp,
         sends_in_window -> Int4,
+        day_started_at -> Nullable<Timestamp>,
+        sends_in_day -> Int4,
     }
 }
 
@@ -91,6 +93,18 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    verify_lockouts (email, user_type) {
+        #[max_length = 255]
+        email -> Varchar,
+        #[max_length = 20]
+        user_type -> Varchar,
+        consecutive_failures -> Int4,
+        locked_until -> Nullable<Timestamp>,
+        last_failure_at -> Timestamp,
+    }
+}
+
 diesel::joinable!(otps -> demo_users (demo_user_id));
 diesel::joinable!(otps -> users (user_id));
 diesel::joinable!(signup_otps -> demo_users (demo_user_id));
@@ -103,4 +117,5 @@ diesel::allow_tables_to_appear_in_same_query!(
     otps,
     signup_otps,
     users,
+    verify_lockouts,
 );

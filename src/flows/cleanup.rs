@@ -4,9 +4,9 @@
 
 use std::time::Duration;
 
-use super::throttle::WINDOW;
+use super::throttle::{DAY, WINDOW};
 use super::{FlowError, Inner, SignupService};
-use crate::db::models::{Otp, SendLimit, SignupOtp};
+use crate::db::models::{Otp, SendLimit, SignupOtp, VerifyLockout};
 use crate::db::{self, DbError};
 
 /// How many rows one cleanup deleted.
@@ -15,6 +15,7 @@ pub struct CleanupReport {
     pub signup_otps: usize,
     pub otps: usize,
     pub send_limits: usize,
+    pub lockouts: usize,
 }
 
 impl CleanupReport {
@@ -26,21 +27,30 @@ impl CleanupReport {
 pub(super) async fn cleanup(inner: &Inner) -> Result<CleanupReport, FlowError> {
     let now = inner.clock.now();
     let window_before = now - WINDOW;
+    let day_before = now - DAY;
+    // Wrong codes are forgotten a day after the last one, unless a lock still runs.
+    let forget_before = now - DAY;
     let cooldown_before = now - inner.policy.resend_cooldown;
     let report = db::run(&inner.pool, move |conn| {
         db::write_transaction(conn, |conn| {
             Ok::<_, DbError>(CleanupReport {
                 signup_otps: SignupOtp::delete_expired(conn, now)?,
                 otps: Otp::delete_expired(conn, now)?,
-                send_limits: SendLimit::delete_stale(conn, window_before, cooldown_before)?,
+                send_limits: SendLimit::delete_stale(
+                    conn,
+                    window_before,
+                    day_before,
+                    cooldown_before,
+                )?,
+                lockouts: VerifyLockout::delete_stale(conn, forget_before, now)?,
             })
         })
     })
     .await?;
     if report != CleanupReport::default() {
         let details = format!(
-            "signup_otps={} otps={} send_limits={}",
-            report.signup_otps, report.otps, report.send_limits
+            "signup_otps={} otps={} send_limits={} lockouts={}",
+            report.signup_otps, report.otps, report.send_limits, report.lockouts
         );
         inner
             .events
@@ -50,6 +60,7 @@ pub(super) async fn cleanup(inner: &Inner) -> Result<CleanupReport, FlowError> {
             ("signup_otps", report.signup_otps),
             ("otps", report.otps),
             ("otp_send_limits", report.send_limits),
+            ("verify_lockouts", report.lockouts),
         ] {
             metrics.add(
                 "signup_otp_cleaned_up_total",

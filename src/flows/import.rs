@@ -122,6 +122,10 @@ pub fn parse(key: &str, value: Option<&str>, pttl_ms: i64, options: &ImportOptio
     }
 }
 
+/// Expiries this close are the same key read twice: Redis reports the remaining
+/// life in whole milliseconds, so a second run computes an expiry a little off.
+const SAME_CODE: Duration = Duration::from_secs(1);
+
 /// Writes one parsed code, in its own transaction.
 pub fn store(
     conn: &mut DbConnection,
@@ -149,7 +153,7 @@ pub fn store(
             && (existing.is_verified
                 || existing.user_id.is_some()
                 || existing.demo_user_id.is_some()
-                || (existing.is_live(now) && existing.expires_at >= *expires_at))
+                || (existing.is_live(now) && existing.expires_at + SAME_CODE >= *expires_at))
         {
             return Ok(Outcome::SkippedAlreadyPresent);
         }

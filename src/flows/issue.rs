@@ -132,6 +132,8 @@ pub(super) fn take_send_slot(
             last_sent_at: row.last_sent_at,
             window_started_at: row.window_started_at,
             sends_in_window: u32::try_from(row.sends_in_window).unwrap_or(0),
+            day_started_at: row.day_started_at,
+            sends_in_day: u32::try_from(row.sends_in_day).unwrap_or(0),
         });
         let next = match throttle::decide(window.as_ref(), now, policy) {
             Decision::Allow(next) => next,
@@ -151,6 +153,8 @@ pub(super) fn take_send_slot(
             last_sent_at: next.last_sent_at,
             window_started_at: next.window_started_at,
             sends_in_window: i32::try_from(next.sends_in_window).unwrap_or(i32::MAX),
+            day_started_at: next.day_started_at,
+            sends_in_day: i32::try_from(next.sends_in_day).unwrap_or(i32::MAX),
         };
         let stored = match &current {
             None => taken.insert_new(conn)?,

@@ -42,6 +42,9 @@ pub enum FlowError {
     /// The code's attempts are spent; a new one must be sent.
     #[error("too many wrong attempts")]
     TooManyAttempts,
+    /// Too many consecutive wrong codes for the identity: verification is locked.
+    #[error("verification locked")]
+    VerificationLocked { retry_after: Duration },
     /// A send refused by the per-identity limits.
     #[error("send throttled ({})", reason.as_str())]
     Throttled {
@@ -59,6 +62,15 @@ pub enum FlowError {
     PasswordHash(#[from] HashError),
     #[error(transparent)]
     Database(#[from] DbError),
+}
+
+/// A wait in whole seconds, rounded up, at least one: what `Retry-After` carries.
+pub(crate) fn whole_seconds_until(
+    now: chrono::NaiveDateTime,
+    until: chrono::NaiveDateTime,
+) -> Duration {
+    let micros = (until - now).num_microseconds().unwrap_or(i64::MAX).max(0);
+    Duration::from_secs(micros.unsigned_abs().div_ceil(1_000_000).max(1))
 }
 
 impl From<diesel::result::Error> for FlowError {

@@ -1,6 +1,6 @@
-//! The send limits per (email, user_type): a cooldown between two sends and a
-//! cap per hourly window. A pure decision over the stored state, so the rules are
-//! tested without a database.
+//! The send limits per (email, user_type): a cooldown between two sends, a cap
+//! per hourly window and a cap per daily window. A pure decision over the stored
+//! state, so the rules are tested without a database.
 
 use std::time::Duration;
 
@@ -10,6 +10,8 @@ use crate::config::OtpPolicy;
 
 /// The length of the window `OTP_MAX_SENDS_PER_HOUR` counts in.
 pub const WINDOW: Duration = Duration::from_secs(3600);
+/// The length of the window `OTP_MAX_SENDS_PER_DAY` counts in.
+pub const DAY: Duration = Duration::from_secs(24 * 3600);
 
 /// The throttling state of one identity.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -17,6 +19,8 @@ pub struct SendWindow {
     pub last_sent_at: NaiveDateTime,
     pub window_started_at: NaiveDateTime,
     pub sends_in_window: u32,
+    pub day_started_at: Option<NaiveDateTime>,
+    pub sends_in_day: u32,
 }
 
 /// Why a send was refused.
@@ -26,6 +30,8 @@ pub enum ThrottleReason {
     Cooldown,
     /// The hourly cap is reached.
     HourlyCap,
+    /// The daily cap is reached.
+    DailyCap,
 }
 
 impl ThrottleReason {
@@ -33,6 +39,7 @@ impl ThrottleReason {
         match self {
             ThrottleReason::Cooldown => "cooldown",
             ThrottleReason::HourlyCap => "hourly_cap",
+            ThrottleReason::DailyCap => "daily_cap",
         }
     }
 }
@@ -49,30 +56,61 @@ pub enum Decision {
 }
 
 /// Decides whether an identity whose state is `current` may be sent a code `now`.
+/// When several limits refuse, the answer is the one that lasts longest.
 pub fn decide(current: Option<&SendWindow>, now: NaiveDateTime, policy: &OtpPolicy) -> Decision {
-    let fresh_window = SendWindow {
-        last_sent_at: now,
-        window_started_at: now,
-        sends_in_window: 1,
-    };
     let Some(current) = current else {
-        return Decision::Allow(fresh_window);
+        return Decision::Allow(SendWindow {
+            last_sent_at: now,
+            window_started_at: now,
+            sends_in_window: 1,
+            day_started_at: Some(now),
+            sends_in_day: 1,
+        });
     };
+    let window_ends = current.window_started_at + WINDOW;
+    let hour_open = now < window_ends;
+    let day_ends = current.day_started_at.map(|start| start + DAY);
+    let day_open = day_ends.is_some_and(|end| now < end);
+
+    let mut refusals = Vec::new();
     let cooldown_ends = current.last_sent_at + policy.resend_cooldown;
     if now < cooldown_ends {
-        return deny(ThrottleReason::Cooldown, cooldown_ends - now);
+        refusals.push((ThrottleReason::Cooldown, cooldown_ends));
     }
-    let window_ends = current.window_started_at + WINDOW;
-    if now >= window_ends {
-        return Decision::Allow(fresh_window);
+    if hour_open && current.sends_in_window >= policy.max_sends_per_hour {
+        refusals.push((ThrottleReason::HourlyCap, window_ends));
     }
-    if current.sends_in_window >= policy.max_sends_per_hour {
-        return deny(ThrottleReason::HourlyCap, window_ends - now);
+    if let Some(day_ends) = day_ends
+        && day_open
+        && current.sends_in_day >= policy.max_sends_per_day
+    {
+        refusals.push((ThrottleReason::DailyCap, day_ends));
+    }
+    if let Some((reason, until)) = refusals.into_iter().max_by_key(|(_, until)| *until) {
+        return deny(reason, until - now);
     }
     Decision::Allow(SendWindow {
         last_sent_at: now,
-        window_started_at: current.window_started_at,
-        sends_in_window: current.sends_in_window + 1,
+        window_started_at: if hour_open {
+            current.window_started_at
+        } else {
+            now
+        },
+        sends_in_window: if hour_open {
+            current.sends_in_window + 1
+        } else {
+            1
+        },
+        day_started_at: Some(if day_open {
+            current.day_started_at.unwrap_or(now)
+        } else {
+            now
+        }),
+        sends_in_day: if day_open {
+            current.sends_in_day + 1
+        } else {
+            1
+        },
     })
 }
 
@@ -104,6 +142,7 @@ mod tests {
         OtpPolicy {
             resend_cooldown: Duration::from_secs(60),
             max_sends_per_hour: 3,
+            max_sends_per_day: 5,
             ..OtpPolicy::default()
         }
     }
@@ -172,6 +211,62 @@ mod tests {
         ));
         assert_eq!(next.sends_in_window, 1);
         assert_eq!(next.window_started_at, t0() + TimeDelta::minutes(60));
+    }
+
+    #[test]
+    fn the_daily_cap_holds_across_hourly_windows_until_the_day_is_over() {
+        let policy = policy();
+        let mut window = allowed(decide(None, t0(), &policy));
+        let mut at = t0();
+        for _ in 0..4 {
+            at += TimeDelta::minutes(61);
+            window = allowed(decide(Some(&window), at, &policy));
+        }
+        assert_eq!(window.sends_in_day, 5);
+        let later = at + TimeDelta::minutes(61);
+        let decision = decide(Some(&window), later, &policy);
+        assert_eq!(
+            decision,
+            Decision::Deny {
+                reason: ThrottleReason::DailyCap,
+                retry_after: (t0() + TimeDelta::hours(24) - later).to_std().unwrap()
+            }
+        );
+        let next_day = allowed(decide(Some(&window), t0() + TimeDelta::hours(24), &policy));
+        assert_eq!(next_day.sends_in_day, 1);
+    }
+
+    #[test]
+    fn when_two_limits_refuse_the_longer_wait_is_given() {
+        let policy = policy();
+        let mut window = allowed(decide(None, t0(), &policy));
+        for minute in [2, 4] {
+            window = allowed(decide(
+                Some(&window),
+                t0() + TimeDelta::minutes(minute),
+                &policy,
+            ));
+        }
+        // 10 s after the third send: both the cooldown and the hourly cap refuse.
+        let at = t0() + TimeDelta::minutes(4) + TimeDelta::seconds(10);
+        let Decision::Deny { reason, .. } = decide(Some(&window), at, &policy) else {
+            panic!("refused");
+        };
+        assert_eq!(reason, ThrottleReason::HourlyCap);
+    }
+
+    #[test]
+    fn rows_from_before_the_daily_cap_start_a_day_window() {
+        let old = SendWindow {
+            last_sent_at: t0(),
+            window_started_at: t0(),
+            sends_in_window: 1,
+            day_started_at: None,
+            sends_in_day: 0,
+        };
+        let next = allowed(decide(Some(&old), t0() + TimeDelta::minutes(2), &policy()));
+        assert_eq!(next.day_started_at, Some(t0() + TimeDelta::minutes(2)));
+        assert_eq!(next.sends_in_day, 1);
     }
 
     #[test]

@@ -8,7 +8,7 @@ use chrono::NaiveDateTime;
 
 use super::{FlowError, Inner, OtpHasher};
 use crate::config::OtpPolicy;
-use crate::db::models::{Account, Otp, SignupOtp};
+use crate::db::models::{Account, Otp, SignupOtp, VerifyLockout};
 use crate::db::{self, DbConnection};
 use crate::domain::{EmailAddress, OtpCode, UserType};
 
@@ -50,6 +50,8 @@ pub enum RejectReason {
     /// A concurrent request consumed the code first.
     AlreadyUsed,
     TooManyAttempts,
+    /// The identity is locked after too many consecutive wrong codes.
+    Locked(NaiveDateTime),
 }
 
 impl RejectReason {
@@ -60,6 +62,7 @@ impl RejectReason {
             RejectReason::WrongCode => "wrong_code",
             RejectReason::AlreadyUsed => "already_used",
             RejectReason::TooManyAttempts => "too_many_attempts",
+            RejectReason::Locked(_) => "locked",
         }
     }
 }
@@ -94,6 +97,20 @@ pub(super) async fn verify(
         })
         .await?
     };
+    let (verdict, locked_now) = verdict;
+    if let Some(until) = locked_now {
+        inner.events.warn(
+            "SIGNUP_OTP_IDENTITY_LOCKED",
+            user_type,
+            &email,
+            &[],
+            &format!(
+                "failures={} locked_for_secs={}",
+                policy.lockout_threshold,
+                (until - now).num_seconds()
+            ),
+        );
+    }
     match verdict {
         Ok(flow) => {
             inner.events.record(
@@ -131,6 +148,9 @@ pub(super) async fn verify(
             );
             Err(match reason {
                 RejectReason::TooManyAttempts => FlowError::TooManyAttempts,
+                RejectReason::Locked(until) => FlowError::VerificationLocked {
+                    retry_after: super::whole_seconds_until(now, until),
+                },
                 other => FlowError::InvalidOtp(other),
             })
         }
@@ -147,7 +167,37 @@ struct Check<'a> {
 }
 
 impl Check<'_> {
-    fn run(&self, conn: &mut DbConnection) -> diesel::QueryResult<Verdict> {
+    /// The verdict, and the lock this request started, if any.
+    fn run(
+        &self,
+        conn: &mut DbConnection,
+    ) -> diesel::QueryResult<(Verdict, Option<NaiveDateTime>)> {
+        if let Some(lockout) = VerifyLockout::find(conn, self.email, self.user_type)?
+            && let Some(until) = lockout.locked_at(self.now)
+        {
+            return Ok((Err(RejectReason::Locked(until)), None));
+        }
+        let verdict = self.evaluate(conn)?;
+        let locked_now = match verdict {
+            Ok(_) => {
+                VerifyLockout::clear(conn, self.email, self.user_type)?;
+                None
+            }
+            Err(RejectReason::WrongCode) => VerifyLockout::record_failure(
+                conn,
+                self.email,
+                self.user_type,
+                self.now,
+                i32::try_from(self.policy.lockout_threshold).unwrap_or(i32::MAX),
+                self.now + self.policy.lockout,
+            )?,
+            Err(_) => None,
+        };
+        Ok((verdict, locked_now))
+    }
+
+    /// The code against the identity's live code, `signup_otps` first.
+    fn evaluate(&self, conn: &mut DbConnection) -> diesel::QueryResult<Verdict> {
         let mut expired = false;
         if let Some(row) = SignupOtp::find(conn, self.email, self.user_type)? {
             if row.is_live(self.now) {

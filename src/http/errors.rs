@@ -114,6 +114,12 @@ impl From<FlowError> for ApiError {
                 "too_many_attempts",
                 "Too many wrong codes: request a new one",
             ),
+            FlowError::VerificationLocked { retry_after } => ApiError::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "verification_locked",
+                "Too many wrong codes for this address: verification is locked for a while",
+            )
+            .retry_after(retry_after),
             FlowError::Throttled {
                 reason,
                 retry_after,
@@ -123,7 +129,7 @@ impl From<FlowError> for ApiError {
                         "resend_cooldown",
                         "A code was sent moments ago; wait before asking for another",
                     ),
-                    ThrottleReason::HourlyCap => (
+                    ThrottleReason::HourlyCap | ThrottleReason::DailyCap => (
                         "send_limit_reached",
                         "Too many codes were sent to this address; try again later",
                     ),

@@ -9,6 +9,7 @@ mod cli;
 mod container;
 mod errors;
 mod health;
+mod lockout;
 mod migrations;
 mod openapi;
 mod operations;

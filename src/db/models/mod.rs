@@ -6,9 +6,11 @@ mod otp;
 mod outbox;
 mod send_limit;
 mod signup_otp;
+mod verify_lockout;
 
 pub use account::{Account, AccountId, AccountRecord, DemoUser, NewAccount, User};
 pub use otp::{NewOtp, Otp};
 pub use outbox::{Backlog, NewOutboxMessage, OutboxMessage};
 pub use send_limit::SendLimit;
 pub use signup_otp::{NewSignupOtp, SignupOtp};
+pub use verify_lockout::VerifyLockout;

@@ -18,6 +18,8 @@ pub struct SendLimit {
     pub last_sent_at: NaiveDateTime,
     pub window_started_at: NaiveDateTime,
     pub sends_in_window: i32,
+    pub day_started_at: Option<NaiveDateTime>,
+    pub sends_in_day: i32,
 }
 
 impl SendLimit {
@@ -44,7 +46,8 @@ impl SendLimit {
         Ok(inserted == 1)
     }
 
-    /// Replaces `expected` with `self` if the row still holds exactly `expected`;
+    /// Replaces `expected` with `self` if the row still holds `expected` (every
+    /// send moves `last_sent_at` and the window count, so those identify it);
     /// returns whether it did. A concurrent send that got there first makes this
     /// return `false` (on PostgreSQL the second writer waits for the first's row
     /// lock, then re-reads the row and no longer matches).
@@ -58,36 +61,27 @@ impl SendLimit {
                 last_sent_at.eq(self.last_sent_at),
                 window_started_at.eq(self.window_started_at),
                 sends_in_window.eq(self.sends_in_window),
+                day_started_at.eq(self.day_started_at),
+                sends_in_day.eq(self.sends_in_day),
             ))
             .execute(conn)?;
         Ok(changed == 1)
     }
 
-    /// Deletes the row if it still holds exactly `self`.
-    pub fn delete_if_unchanged(&self, conn: &mut DbConnection) -> QueryResult<bool> {
-        use crate::db::schema::otp_send_limits::dsl::*;
-        let deleted = diesel::delete(
-            otp_send_limits
-                .find((&self.email, &self.user_type))
-                .filter(last_sent_at.eq(self.last_sent_at))
-                .filter(window_started_at.eq(self.window_started_at))
-                .filter(sends_in_window.eq(self.sends_in_window)),
-        )
-        .execute(conn)?;
-        Ok(deleted == 1)
-    }
-
-    /// Deletes records that can no longer hold anything back: their window started
-    /// before `window_before` and their last send was before `cooldown_before`.
+    /// Deletes records that can no longer hold anything back: their hourly window
+    /// started before `window_before`, their daily one before `day_before`, and
+    /// their last send was before `cooldown_before`.
     pub fn delete_stale(
         conn: &mut DbConnection,
         window_before: NaiveDateTime,
+        day_before: NaiveDateTime,
         cooldown_before: NaiveDateTime,
     ) -> QueryResult<usize> {
         use crate::db::schema::otp_send_limits::dsl::*;
         diesel::delete(
             otp_send_limits
                 .filter(window_started_at.le(window_before))
+                .filter(day_started_at.is_null().or(day_started_at.le(day_before)))
                 .filter(last_sent_at.le(cooldown_before)),
         )
         .execute(conn)

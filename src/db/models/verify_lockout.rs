@@ -1,0 +1,103 @@
+//! `verify_lockouts`: consecutive wrong codes per (email, user_type), across any
+//! number of re-sent codes, and the lock they lead to.
+
+use chrono::NaiveDateTime;
+use diesel::prelude::*;
+
+use crate::db::DbConnection;
+use crate::db::schema::verify_lockouts;
+use crate::domain::{EmailAddress, UserType};
+use crate::per_backend;
+
+#[derive(Debug, Clone, PartialEq, Eq, Queryable, Selectable, Insertable)]
+#[diesel(table_name = verify_lockouts, check_for_backend(diesel::pg::Pg, diesel::sqlite::Sqlite))]
+pub struct VerifyLockout {
+    pub email: String,
+    pub user_type: String,
+    pub consecutive_failures: i32,
+    pub locked_until: Option<NaiveDateTime>,
+    pub last_failure_at: NaiveDateTime,
+}
+
+impl VerifyLockout {
+    pub fn find(
+        conn: &mut DbConnection,
+        email: &EmailAddress,
+        user_type: UserType,
+    ) -> QueryResult<Option<VerifyLockout>> {
+        verify_lockouts::table
+            .find((email.as_str(), user_type.as_str()))
+            .select(VerifyLockout::as_select())
+            .first(conn)
+            .optional()
+    }
+
+    /// Until when the identity is locked, if it is at `now`.
+    pub fn locked_at(&self, now: NaiveDateTime) -> Option<NaiveDateTime> {
+        self.locked_until.filter(|until| *until > now)
+    }
+
+    /// Counts one more wrong code; at `threshold` the identity is locked until
+    /// `lock_until` and the count starts again. Returns the lock if this failure
+    /// started one. One upsert then one conditional update, both on the row's
+    /// lock, so concurrent failures all count.
+    pub fn record_failure(
+        conn: &mut DbConnection,
+        email: &EmailAddress,
+        user_type: UserType,
+        now: NaiveDateTime,
+        threshold: i32,
+        lock_until: NaiveDateTime,
+    ) -> QueryResult<Option<NaiveDateTime>> {
+        use crate::db::schema::verify_lockouts::dsl as v;
+        let first = VerifyLockout {
+            email: email.as_str().to_owned(),
+            user_type: user_type.as_str().to_owned(),
+            consecutive_failures: 1,
+            locked_until: None,
+            last_failure_at: now,
+        };
+        per_backend!(conn, |c| diesel::insert_into(v::verify_lockouts)
+            .values(&first)
+            .on_conflict((v::email, v::user_type))
+            .do_update()
+            .set((
+                v::consecutive_failures.eq(v::consecutive_failures + 1),
+                v::last_failure_at.eq(now),
+            ))
+            .execute(c))?;
+        let locked = diesel::update(v::verify_lockouts.find((email.as_str(), user_type.as_str())))
+            .filter(v::consecutive_failures.ge(threshold))
+            .set((
+                v::consecutive_failures.eq(0),
+                v::locked_until.eq(lock_until),
+            ))
+            .execute(conn)?;
+        Ok((locked == 1).then_some(lock_until))
+    }
+
+    /// A right code: the count starts again.
+    pub fn clear(
+        conn: &mut DbConnection,
+        email: &EmailAddress,
+        user_type: UserType,
+    ) -> QueryResult<usize> {
+        diesel::delete(verify_lockouts::table.find((email.as_str(), user_type.as_str())))
+            .execute(conn)
+    }
+
+    /// Forgets counts whose last failure was before `before`, unless a lock still runs.
+    pub fn delete_stale(
+        conn: &mut DbConnection,
+        before: NaiveDateTime,
+        now: NaiveDateTime,
+    ) -> QueryResult<usize> {
+        use crate::db::schema::verify_lockouts::dsl as v;
+        diesel::delete(
+            v::verify_lockouts
+                .filter(v::last_failure_at.le(before))
+                .filter(v::locked_until.is_null().or(v::locked_until.le(now))),
+        )
+        .execute(conn)
+    }
+}
