@@ -10,13 +10,29 @@ const SQLITE: EmbeddedMigrations = embed_migrations!("migrations/sqlite");
 
 pub type MigrationError = Box<dyn std::error::Error + Send + Sync>;
 
-/// Applies every pending migration; returns the versions applied.
+/// Serialises migrations between instances starting together on one PostgreSQL.
+const MIGRATION_LOCK: i64 = 0x5349_474e_5550_4f54; // "SIGNUPOT"
+
+/// Applies every pending migration; returns the versions applied. On PostgreSQL
+/// an advisory lock makes instances that start at once take turns, so the second
+/// finds the first's work done instead of failing on it.
 pub fn run_migrations(conn: &mut DbConnection) -> Result<Vec<String>, MigrationError> {
-    let applied = match conn {
-        DbConnection::Pg(c) => c.run_pending_migrations(POSTGRES)?,
-        DbConnection::Sqlite(c) => c.run_pending_migrations(SQLITE)?,
+    let versions = |applied: Vec<diesel::migration::MigrationVersion<'_>>| {
+        applied
+            .into_iter()
+            .map(|v| v.to_string())
+            .collect::<Vec<_>>()
     };
-    Ok(applied.into_iter().map(|v| v.to_string()).collect())
+    match conn {
+        DbConnection::Pg(c) => {
+            use diesel::RunQueryDsl;
+            diesel::sql_query(format!("SELECT pg_advisory_lock({MIGRATION_LOCK})")).execute(c)?;
+            let applied = c.run_pending_migrations(POSTGRES).map(versions);
+            diesel::sql_query(format!("SELECT pg_advisory_unlock({MIGRATION_LOCK})")).execute(c)?;
+            applied
+        }
+        DbConnection::Sqlite(c) => c.run_pending_migrations(SQLITE).map(versions),
+    }
 }
 
 /// Rolls back the most recently applied migration; returns its version.

@@ -8,9 +8,9 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
-struct Server {
+pub struct Server {
     child: Child,
-    address: String,
+    pub address: String,
     /// Everything the process has written to stderr (its log) so far.
     log: Arc<Mutex<String>>,
 }
@@ -32,16 +32,28 @@ fn serve_with(
     log_level: &str,
     extra_env: &[(&str, &str)],
 ) -> Server {
+    let mail_dir = mail_dir.to_string_lossy();
+    let mut env = vec![
+        ("TZ", "Pacific/Kiritimati"),
+        ("DATABASE_URL", database_url),
+        ("MAIL_TRANSPORT", "file"),
+        ("MAIL_DIR", &mail_dir),
+        ("RUST_LOG", log_level),
+    ];
+    env.extend_from_slice(extra_env);
+    start(&env)
+}
+
+/// Starts `signup-otp serve` on a free port with exactly `env` (and PATH);
+/// returns once it says where it listens.
+pub fn start(env: &[(&str, &str)]) -> Server {
     let mut child = Command::new(env!("CARGO_BIN_EXE_signup-otp"))
         .arg("serve")
         .env_clear()
-        .envs(extra_env.iter().copied())
-        .env("TZ", "Pacific/Kiritimati")
-        .env("DATABASE_URL", database_url)
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
         .env("BIND_ADDR", "127.0.0.1:0")
-        .env("MAIL_TRANSPORT", "file")
-        .env("MAIL_DIR", mail_dir)
-        .env("RUST_LOG", log_level)
+        .env("RUST_LOG", "info")
+        .envs(env.iter().copied())
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
@@ -66,7 +78,12 @@ fn serve_with(
     });
     let port = port_rx
         .recv_timeout(Duration::from_secs(30))
-        .expect("the server says which port it listens on");
+        .unwrap_or_else(|_| {
+            panic!(
+                "the server says which port it listens on: {}",
+                log.lock().unwrap()
+            )
+        });
     Server {
         child,
         address: format!("http://127.0.0.1:{port}"),

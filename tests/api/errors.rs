@@ -110,7 +110,7 @@ async fn a_database_outage_is_a_503_and_the_service_recovers_by_itself() {
         config.db_pool_timeout = Duration::from_secs(1);
     })
     .await;
-    assert_eq!(app.send_otp("before@example.com", "live").await.status, 200);
+    let acknowledged = app.send_and_read_code("before@example.com", "live").await;
 
     proxy.cut();
     app.send_otp("during@example.com", "live")
@@ -126,6 +126,13 @@ async fn a_database_outage_is_a_503_and_the_service_recovers_by_itself() {
 
     proxy.restore();
     assert_eq!(app.get("/health/ready").await.status, 200);
+    assert_eq!(
+        app.verify_otp("before@example.com", "live", &acknowledged)
+            .await
+            .status,
+        200,
+        "a code acknowledged before the outage still works"
+    );
     let code = app.send_and_read_code("during@example.com", "live").await;
     assert_eq!(
         app.verify_otp("during@example.com", "live", &code)

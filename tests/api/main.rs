@@ -20,3 +20,4 @@ mod register;
 mod send_otp;
 mod signup;
 mod storage;
+mod two_instances;
