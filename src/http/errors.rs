@@ -8,8 +8,8 @@
 
 use std::time::Duration;
 
-use actix_web::http::StatusCode;
 use actix_web::http::header::{self, HeaderValue};
+use actix_web::http::{Method, StatusCode};
 use actix_web::{HttpResponse, ResponseError};
 use serde::Serialize;
 
@@ -22,6 +22,8 @@ pub struct ApiError {
     pub code: &'static str,
     pub detail: String,
     pub retry_after: Option<Duration>,
+    /// For a 405: the method the resource takes (RFC 9110 requires `Allow`).
+    pub allow: Option<Method>,
 }
 
 /// The body of every error response.
@@ -42,6 +44,7 @@ impl ApiError {
             code,
             detail: detail.into(),
             retry_after: None,
+            allow: None,
         }
     }
 
@@ -54,12 +57,14 @@ impl ApiError {
         Self::new(StatusCode::NOT_FOUND, "not_found", "Not found")
     }
 
-    pub fn method_not_allowed() -> Self {
-        Self::new(
+    pub fn method_not_allowed(allowed: Method) -> Self {
+        let mut error = Self::new(
             StatusCode::METHOD_NOT_ALLOWED,
             "method_not_allowed",
-            "Method not allowed",
-        )
+            format!("Method not allowed: use {allowed}"),
+        );
+        error.allow = Some(allowed);
+        error
     }
 
     pub fn database_unavailable() -> Self {
@@ -95,6 +100,9 @@ impl ResponseError for ApiError {
         let mut response = HttpResponse::build(self.status);
         if let Some(after) = self.retry_after {
             response.insert_header((header::RETRY_AFTER, HeaderValue::from(after.as_secs())));
+        }
+        if let Some(allowed) = &self.allow {
+            response.insert_header((header::ALLOW, allowed.as_str()));
         }
         response.json(ErrorBody {
             detail: &self.detail,

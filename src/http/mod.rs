@@ -38,7 +38,9 @@ macro_rules! endpoint {
                     web::resource($path)
                         $($(.wrap(_limits.$limit.middleware()))+)?
                         .route(web::route().method(Method::$method).to($handler))
-                        .default_service(web::to(routes::method_not_allowed)),
+                        .default_service(web::to(|| {
+                            routes::method_not_allowed(Method::$method)
+                        })),
                 );
             },
         }

@@ -79,7 +79,9 @@ on_both_backends! {
     async fn unknown_paths_and_methods_get_json_errors(backend) {
         let app = TestApp::spawn(backend).await;
         app.get("/api/v1/users/signup/nothing-here").await.assert_error(404, "not_found");
-        app.get(SEND).await.assert_error(405, "method_not_allowed");
+        let wrong_method = app.get(SEND).await;
+        wrong_method.assert_error(405, "method_not_allowed");
+        assert_eq!(wrong_method.header("allow"), Some("POST"));
         app.request("DELETE", VERIFY, None, Vec::new())
             .await
             .assert_error(405, "method_not_allowed");

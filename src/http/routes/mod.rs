@@ -5,6 +5,7 @@ pub mod register;
 pub mod signup;
 
 use actix_web::HttpResponse;
+use actix_web::http::Method;
 use actix_web::http::StatusCode;
 
 use super::ApiError;
@@ -15,9 +16,9 @@ pub async fn not_found() -> Result<HttpResponse, ApiError> {
     Err(ApiError::not_found())
 }
 
-/// A served path with a method it does not take.
-pub async fn method_not_allowed() -> Result<HttpResponse, ApiError> {
-    Err(ApiError::method_not_allowed())
+/// A served path with a method it does not take: 405 with `Allow`.
+pub async fn method_not_allowed(allowed: Method) -> Result<HttpResponse, ApiError> {
+    Err(ApiError::method_not_allowed(allowed))
 }
 
 /// The (email, user_type) every endpoint takes, validated; 422 otherwise.
