@@ -12,13 +12,11 @@ cd "$(dirname "$0")/.."
 DURATION="${1:-20}"
 CONNECTIONS="${2:-16}"
 
-command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk >/dev/null; }
-cargo build --release --quiet
-BIN=target/release/signup-otp
+. bench/lib.sh
+need_wrk
+build_release
 WORK=$(mktemp -d)
 trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$WORK"' EXIT
-
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 
 run() { # backend smtp_delay_ms
     local backend=$1 delay=$2 smtp_port api_port db_url smtp_pid api_pid line
@@ -34,7 +32,7 @@ run() { # backend smtp_delay_ms
     fi
     DATABASE_URL="$db_url" BIND_ADDR="127.0.0.1:$api_port" MAIL_TRANSPORT=smtp \
         SMTP_URL="smtp://127.0.0.1:$smtp_port" OTP_SECRET=bench-secret-bench-secret-bench-secret \
-        RUST_LOG=warn "$BIN" serve > "$WORK/api.log" 2>&1 &
+        IP_RATE_LIMITS=off RUST_LOG=warn "$BIN" serve > "$WORK/api.log" 2>&1 &
     api_pid=$!
     for _ in $(seq 1 100); do curl -sf "http://127.0.0.1:$api_port/health" >/dev/null && break; sleep 0.1; done
     line=$(wrk -t2 -c"$CONNECTIONS" -d"${DURATION}s" -s bench/send_otp.lua "http://127.0.0.1:$api_port" | grep '^RESULT' | cut -d' ' -f2)
