@@ -335,8 +335,10 @@ impl Courier {
                     ),
                 );
                 let rescheduled = db::run(&self.pool, move |conn| {
-                    OutboxMessage::reschedule(conn, id, attempts, next, &reason)
-                        .map_err(DbError::from)
+                    db::write_transaction(conn, |conn| {
+                        OutboxMessage::reschedule(conn, id, attempts, next, &reason)
+                    })
+                    .map_err(DbError::from)
                 })
                 .await;
                 if let Err(error) = rescheduled {
@@ -353,7 +355,8 @@ impl Courier {
     /// Deletes a message's row; returns whether it did.
     async fn remove(&self, id: i64) -> bool {
         let result = db::run(&self.pool, move |conn| {
-            OutboxMessage::delete(conn, id).map_err(DbError::from)
+            db::write_transaction(conn, |conn| OutboxMessage::delete(conn, id))
+                .map_err(DbError::from)
         })
         .await;
         result.is_ok()

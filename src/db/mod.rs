@@ -98,18 +98,29 @@ where
     .map_err(|_| E::from(DbError::Task))?
 }
 
+/// SQLite has one writer at a time. Writers of this process queue here, woken as
+/// soon as the previous one commits, instead of polling SQLite's busy handler
+/// (which sleeps up to 100 ms between tries and so lets unlucky writers starve).
+/// SQLite serves a single instance, so an in-process lock is the whole story.
+static SQLITE_WRITER: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 /// Runs `work` in a transaction that takes the write lock up front.
 ///
 /// On PostgreSQL this is an ordinary transaction: the flows make their writes
-/// conditional and check the affected row count. On SQLite it is `BEGIN IMMEDIATE`,
-/// so two writers queue on the busy timeout instead of one failing with
-/// "database is locked" when it upgrades a read lock.
+/// conditional and check the affected row count. On SQLite it is `BEGIN IMMEDIATE`
+/// taken in turn with this process's other writers, so no writer fails with
+/// "database is locked" upgrading a read lock, and none waits on a sleeping poll.
 pub fn write_transaction<T, E, F>(conn: &mut DbConnection, work: F) -> Result<T, E>
 where
     F: FnOnce(&mut DbConnection) -> Result<T, E>,
     E: From<DieselError>,
 {
     type Manager = <DbConnection as Connection>::TransactionManager;
+    let _writer = matches!(conn, DbConnection::Sqlite(_)).then(|| {
+        SQLITE_WRITER
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    });
     match conn {
         DbConnection::Sqlite(inner) => {
             AnsiTransactionManager::begin_transaction_sql(inner, "BEGIN IMMEDIATE")?
