@@ -13,7 +13,7 @@ function setup(thread)
 end
 
 local counter = 0
-local server_errors = 0
+server_errors = 0  -- a global, so that done() can read it from each thread
 local headers = { ["Content-Type"] = "application/json" }
 
 function init(args)
@@ -44,7 +44,7 @@ end
 function done(summary, latency, requests)
   local total_server_errors = 0
   for _, thread in ipairs(threads) do
-    total_server_errors = total_server_errors + thread:get("server_errors")
+    total_server_errors = total_server_errors + (thread:get("server_errors") or 0)
   end
   local errors = summary.errors.connect + summary.errors.read + summary.errors.write
     + summary.errors.timeout

@@ -80,6 +80,21 @@ impl Metrics {
     pub fn render(&self) -> String {
         self.handle.render()
     }
+
+    /// Folds the histogram samples recorded since the last call into their
+    /// buckets. Without it (or a scrape) the samples pile up in memory.
+    pub fn run_upkeep(&self) {
+        self.handle.run_upkeep();
+    }
+
+    /// Runs [`Metrics::run_upkeep`] every `every`, for as long as the service runs.
+    pub async fn keep_up(self, every: Duration) {
+        let mut ticks = tokio::time::interval(every);
+        loop {
+            ticks.tick().await;
+            self.run_upkeep();
+        }
+    }
 }
 
 fn key(name: &'static str, labels: &[(&'static str, &str)]) -> Key {
@@ -142,6 +157,16 @@ mod tests {
             text.contains("http_request_duration_seconds_bucket{route=\"/health\",le=\"0.005\"} 1"),
             "{text}"
         );
+    }
+
+    #[test]
+    fn upkeep_keeps_what_was_recorded() {
+        let metrics = Metrics::new();
+        for _ in 0..1000 {
+            metrics.observe("x_seconds", &[], Duration::from_millis(1));
+        }
+        metrics.run_upkeep();
+        assert!(metrics.render().contains("x_seconds_count 1000"));
     }
 
     #[test]

@@ -43,6 +43,7 @@ pub struct Application {
     server: Server,
     service: SignupService,
     courier: Courier,
+    metrics: Metrics,
     cleanup_interval: Duration,
     shutdown_grace: Duration,
 }
@@ -98,6 +99,7 @@ impl Application {
             })?
             .port();
         let data = web::Data::new(service.clone());
+        let upkeep = metrics.clone();
         let metrics = web::Data::new(metrics);
         let limits = IpLimits::new(&config.rate_limits);
         let server = HttpServer::new(move || {
@@ -130,6 +132,7 @@ impl Application {
             server,
             service,
             courier,
+            metrics: upkeep,
             cleanup_interval: config.cleanup_interval,
             shutdown_grace: config.shutdown_grace,
         })
@@ -153,10 +156,12 @@ impl Application {
         let stop_on_signal = stop_on_signal(self.server.handle())?;
         log::info!("listening on port {}", self.port);
         let cleanup = tokio::spawn(flows::run_periodically(self.service, self.cleanup_interval));
+        let upkeep = tokio::spawn(self.metrics.keep_up(Duration::from_secs(5)));
         let (stop, stopped) = tokio::sync::watch::channel(false);
         let courier = tokio::spawn(self.courier.run(stopped));
         let result = self.server.await;
         cleanup.abort();
+        upkeep.abort();
         let _ = stop.send(true);
         if tokio::time::timeout(self.shutdown_grace, courier)
             .await
