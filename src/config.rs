@@ -12,6 +12,7 @@ use lettre::message::Mailbox;
 use rand::TryRng;
 use rand::rngs::SysRng;
 
+use crate::domain::Locale;
 use crate::telemetry::LogFormat;
 
 /// Shortest accepted `OTP_SECRET`, in bytes: the HMAC-SHA256 key should carry at
@@ -35,6 +36,14 @@ pub struct Config {
     pub shutdown_grace: Duration,
     pub log_format: LogFormat,
     pub rate_limits: RateLimits,
+    /// Browser origins allowed to call the API (CORS); empty sends no CORS headers.
+    pub cors_allowed_origins: Vec<String>,
+    /// How long a stored response answers repeats of its `Idempotency-Key`.
+    pub idempotency_ttl: Duration,
+    /// The email language when the request names none the service ships.
+    pub default_locale: Locale,
+    /// Whether `GET /try` serves the signup page.
+    pub try_page: bool,
 }
 
 /// Per-client-IP quotas. A count of 0 turns that one quota off.
@@ -291,6 +300,18 @@ impl Config {
             signup_token_ttl: env.seconds("SIGNUP_TOKEN_TTL_SECS", 900)?,
         };
 
+        let try_page = match env.get("TRY_PAGE").as_deref() {
+            None => !database.is_postgres(),
+            Some("true") => true,
+            Some("false") => false,
+            Some(other) => {
+                return Err(ConfigError::new(
+                    "TRY_PAGE",
+                    format!("{other:?} is not one of true, false"),
+                ));
+            }
+        };
+
         Ok(Config {
             database,
             bind_addr: env.parse("BIND_ADDR", SocketAddr::from(([127, 0, 0, 1], 8080)))?,
@@ -304,8 +325,54 @@ impl Config {
             shutdown_grace: env.seconds("SHUTDOWN_GRACE_SECS", 30)?,
             log_format: env.parse("LOG_FORMAT", LogFormat::Text)?,
             rate_limits: rate_limits(&env)?,
+            cors_allowed_origins: cors_origins(&env)?,
+            idempotency_ttl: env.seconds("IDEMPOTENCY_TTL_SECS", 600)?,
+            default_locale: env
+                .parse("DEFAULT_LOCALE", Locale::default())
+                .map_err(|_| {
+                    ConfigError::new(
+                        "DEFAULT_LOCALE",
+                        format!(
+                            "must be one of the shipped locales: {}",
+                            crate::domain::locale::SHIPPED
+                                .map(Locale::as_str)
+                                .join(", ")
+                        ),
+                    )
+                })?,
+            try_page,
         })
     }
+}
+
+/// Exact origins, `scheme://host[:port]`, comma-separated. A wildcard would let
+/// any site drive the API from its visitors' browsers, so it is refused.
+fn cors_origins(env: &Env<'_>) -> Result<Vec<String>, ConfigError> {
+    const VARIABLE: &str = "CORS_ALLOWED_ORIGINS";
+    let raw = env.get(VARIABLE).unwrap_or_default();
+    let mut origins = Vec::new();
+    for entry in raw.split(',').map(str::trim).filter(|e| !e.is_empty()) {
+        if entry.contains('*') {
+            return Err(ConfigError::new(
+                VARIABLE,
+                format!("{entry:?}: wildcards are not allowed; list each origin exactly"),
+            ));
+        }
+        let url = url::Url::parse(entry)
+            .map_err(|e| ConfigError::new(VARIABLE, format!("{entry:?} is not an origin: {e}")))?;
+        let origin = url.origin();
+        if !matches!(url.scheme(), "http" | "https")
+            || !origin.is_tuple()
+            || origin.ascii_serialization() != entry.trim_end_matches('/')
+        {
+            return Err(ConfigError::new(
+                VARIABLE,
+                format!("{entry:?} is not an origin: write scheme://host[:port], no path"),
+            ));
+        }
+        origins.push(origin.ascii_serialization());
+    }
+    Ok(origins)
 }
 
 fn rate_limits(env: &Env<'_>) -> Result<RateLimits, ConfigError> {
@@ -629,5 +696,62 @@ mod tests {
         let debug = format!("{config:?}");
         assert!(!debug.contains("hunter2"), "{debug}");
         assert!(!debug.contains("super-secret"), "{debug}");
+    }
+
+    #[test]
+    fn cors_takes_exact_origins_and_refuses_wildcards_and_paths() {
+        assert!(config(&[]).unwrap().cors_allowed_origins.is_empty());
+        let origins = config(&[(
+            "CORS_ALLOWED_ORIGINS",
+            "https://app.example.com, http://localhost:3000/",
+        )])
+        .unwrap()
+        .cors_allowed_origins;
+        assert_eq!(
+            origins,
+            ["https://app.example.com", "http://localhost:3000"]
+        );
+        for bad in [
+            "*",
+            "https://*.example.com",
+            "https://a.example.com/path",
+            "app.example.com",
+            "ftp://x.example.com",
+        ] {
+            let error = config(&[("CORS_ALLOWED_ORIGINS", bad)]).unwrap_err();
+            assert_eq!(error.variable, "CORS_ALLOWED_ORIGINS", "{bad}");
+        }
+    }
+
+    #[test]
+    fn the_try_page_defaults_on_for_sqlite_only_and_locales_must_be_shipped() {
+        assert!(config(&[]).unwrap().try_page);
+        let postgres = [
+            ("DATABASE_URL", "postgres://u@h/db"),
+            ("OTP_SECRET", "0123456789abcdef0123456789abcdef"),
+        ];
+        assert!(!config(&postgres).unwrap().try_page);
+        assert!(
+            config(&[postgres[0], postgres[1], ("TRY_PAGE", "true")])
+                .unwrap()
+                .try_page
+        );
+        assert_eq!(
+            config(&[("TRY_PAGE", "yes")]).unwrap_err().variable,
+            "TRY_PAGE"
+        );
+        assert_eq!(config(&[]).unwrap().default_locale, Locale::En);
+        assert_eq!(
+            config(&[("DEFAULT_LOCALE", "de")]).unwrap().default_locale,
+            Locale::De
+        );
+        assert_eq!(
+            config(&[("DEFAULT_LOCALE", "fr")]).unwrap_err().variable,
+            "DEFAULT_LOCALE"
+        );
+        assert_eq!(
+            config(&[]).unwrap().idempotency_ttl,
+            Duration::from_secs(600)
+        );
     }
 }

@@ -34,6 +34,21 @@ diesel::table! {
 }
 
 diesel::table! {
+    idempotency_keys (route, idempotency_key) {
+        #[max_length = 64]
+        route -> Varchar,
+        #[max_length = 255]
+        idempotency_key -> Varchar,
+        fingerprint -> Bytea,
+        status_code -> Nullable<Int4>,
+        response -> Nullable<Bytea>,
+        locked_until -> Timestamp,
+        created_at -> Timestamp,
+        expires_at -> Timestamp,
+    }
+}
+
+diesel::table! {
     otp_send_limits (email, user_type) {
         #[max_length = 255]
         email -> Varchar,
@@ -113,6 +128,7 @@ diesel::joinable!(signup_otps -> users (user_id));
 diesel::allow_tables_to_appear_in_same_query!(
     demo_users,
     email_outbox,
+    idempotency_keys,
     otp_send_limits,
     otps,
     signup_otps,

@@ -14,9 +14,9 @@ use crate::config::Config;
 use crate::courier::{Courier, Outbox, RetryPolicy};
 use crate::db::{self, DbError, DbPool, MigrationError};
 use crate::events::Events;
-use crate::flows::{self, SignupService};
-use crate::http::middleware;
+use crate::flows::{self, IdempotencyStore, SignupService};
 use crate::http::rate_limit::IpLimits;
+use crate::http::{DefaultLocale, EdgeConfig, cors, middleware};
 use crate::mail::{MailError, Mailer};
 use crate::metrics::Metrics;
 
@@ -77,6 +77,7 @@ impl Application {
             &config.otp_secret,
             events.clone(),
         );
+        let clock_for_edge = clock.clone();
         let courier = Courier::new(
             pool,
             mailer,
@@ -101,12 +102,26 @@ impl Application {
         let data = web::Data::new(service.clone());
         let upkeep = metrics.clone();
         let metrics = web::Data::new(metrics);
-        let limits = IpLimits::new(&config.rate_limits);
+        let edge = EdgeConfig {
+            limits: IpLimits::new(&config.rate_limits),
+            try_page: config.try_page,
+        };
+        let idempotency = web::Data::new(IdempotencyStore::new(
+            service.pool().clone(),
+            clock_for_edge,
+            &config.otp_secret,
+            config.idempotency_ttl,
+        ));
+        let default_locale = web::Data::new(DefaultLocale(config.default_locale));
+        let cors_origins = config.cors_allowed_origins.clone();
         let server = HttpServer::new(move || {
-            let limits = limits.clone();
+            let edge = edge.clone();
             App::new()
                 // The last wrapped is the outermost: the access log sees the
                 // response's request id, and the id is in scope for the handler.
+                // CORS answers preflights before any route (or IP quota) sees them.
+                .wrap(cors::cors(&cors_origins))
+                .wrap(from_fn(cors::refusals))
                 .wrap(from_fn(middleware::request_id))
                 .wrap(from_fn(middleware::http_metrics))
                 .wrap(Logger::new(
@@ -114,7 +129,9 @@ impl Application {
                 ))
                 .app_data(data.clone())
                 .app_data(metrics.clone())
-                .configure(|cfg| crate::http::configure(cfg, &limits))
+                .app_data(idempotency.clone())
+                .app_data(default_locale.clone())
+                .configure(|cfg| crate::http::configure(cfg, &edge))
         })
         .shutdown_timeout(config.shutdown_grace.as_secs())
         // Signals are handled in `run_until_stopped`, installed before the

@@ -29,7 +29,7 @@ use crate::clock::Clock;
 use crate::config::{MailConfig, OtpSecret};
 use crate::db::models::{Backlog, NewOutboxMessage, OutboxMessage};
 use crate::db::{self, DbConnection, DbError, DbPool};
-use crate::domain::{EmailAddress, OtpCode, UserType};
+use crate::domain::{EmailAddress, Locale, OtpCode, UserType};
 use crate::events::Events;
 use crate::mail::{Email, EmailKind, Mailer};
 
@@ -51,6 +51,9 @@ pub struct Outbox {
 struct Sealed {
     code: Option<String>,
     valid_for_secs: u64,
+    /// Absent in messages queued before emails had a language: those are English.
+    #[serde(default)]
+    locale: Option<String>,
 }
 
 impl Outbox {
@@ -81,6 +84,7 @@ impl Outbox {
         let plaintext = Sealed {
             code: sealed.map(|(code, _)| code.expose().to_owned()),
             valid_for_secs: sealed.map_or(0, |(_, valid_for)| valid_for.as_secs()),
+            locale: Some(email.locale.as_str().to_owned()),
         };
         let plaintext = serde_json::to_vec(&plaintext).expect("plain data serialises");
         let payload = self.sealer.seal(
@@ -133,7 +137,11 @@ impl Outbox {
             "account_exists" => EmailKind::AccountExists,
             _ => return Err(OpenError),
         };
-        Ok((Email { to, kind }, user_type))
+        let locale = match sealed.locale.as_deref() {
+            None => Locale::En,
+            Some(name) => name.parse().map_err(|_| OpenError)?,
+        };
+        Ok((Email { to, kind, locale }, user_type))
     }
 }
 

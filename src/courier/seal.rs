@@ -1,7 +1,7 @@
-//! Sealing outbox payloads: XChaCha20-Poly1305 under a key derived from
-//! `OTP_SECRET` for this one purpose, a fresh random 192-bit nonce per message,
-//! and the message's identity as associated data (so a payload moved to another
-//! row does not open).
+//! Sealing stored secrets (outbox payloads, stored idempotent responses):
+//! XChaCha20-Poly1305 under a key derived from `OTP_SECRET` for one purpose, a
+//! fresh random 192-bit nonce per message, and the row's identity as associated
+//! data (so a payload moved to another row does not open).
 
 use chacha20poly1305::aead::{Aead, Generate, KeyInit, Payload};
 use chacha20poly1305::{Key, XChaCha20Poly1305, XNonce};
@@ -25,10 +25,16 @@ pub struct Sealer {
 }
 
 impl Sealer {
+    /// The outbox's sealer.
     pub fn new(secret: &OtpSecret) -> Self {
+        Self::for_purpose(secret, KEY_PURPOSE)
+    }
+
+    /// A sealer whose key, derived from `secret`, serves `purpose` alone.
+    pub fn for_purpose(secret: &OtpSecret, purpose: &[u8]) -> Self {
         let mut derive = <Hmac<Sha256>>::new_from_slice(secret.expose())
             .expect("HMAC accepts keys of any length");
-        derive.update(KEY_PURPOSE);
+        derive.update(purpose);
         let key: [u8; 32] = derive.finalize().into_bytes().into();
         Self {
             cipher: XChaCha20Poly1305::new(&Key::from(key)),

@@ -3,12 +3,14 @@
 
 mod email;
 mod full_name;
+pub mod locale;
 mod otp_code;
 mod password;
 mod user_type;
 
 pub use email::{EmailAddress, EmailError};
 pub use full_name::{FullName, FullNameError};
+pub use locale::{Locale, LocaleTagError};
 pub use otp_code::OtpCode;
 pub use password::{MAX_PASSWORD_CHARS, MIN_PASSWORD_CHARS, Password, PasswordError};
 pub use user_type::{UserType, UserTypeError};

@@ -1,12 +1,13 @@
 //! Deleting what has expired: codes past their expiry (`cleanup_expired_signup_otps`
-//! and its `otps` twin) and send limits that no longer hold anything back. Run by
+//! and its `otps` twin), send limits that no longer hold anything back, and
+//! expired idempotency keys. Run by
 //! `signup-otp cleanup` and every `CLEANUP_INTERVAL_SECS` inside `serve`.
 
 use std::time::Duration;
 
 use super::throttle::{DAY, WINDOW};
 use super::{FlowError, Inner, SignupService};
-use crate::db::models::{Otp, SendLimit, SignupOtp, VerifyLockout};
+use crate::db::models::{IdempotencyRecord, Otp, SendLimit, SignupOtp, VerifyLockout};
 use crate::db::{self, DbError};
 
 /// How many rows one cleanup deleted.
@@ -16,6 +17,7 @@ pub struct CleanupReport {
     pub otps: usize,
     pub send_limits: usize,
     pub lockouts: usize,
+    pub idempotency_keys: usize,
 }
 
 impl CleanupReport {
@@ -43,14 +45,19 @@ pub(super) async fn cleanup(inner: &Inner) -> Result<CleanupReport, FlowError> {
                     cooldown_before,
                 )?,
                 lockouts: VerifyLockout::delete_stale(conn, forget_before, now)?,
+                idempotency_keys: IdempotencyRecord::delete_expired(conn, now)?,
             })
         })
     })
     .await?;
     if report != CleanupReport::default() {
         let details = format!(
-            "signup_otps={} otps={} send_limits={} lockouts={}",
-            report.signup_otps, report.otps, report.send_limits, report.lockouts
+            "signup_otps={} otps={} send_limits={} lockouts={} idempotency_keys={}",
+            report.signup_otps,
+            report.otps,
+            report.send_limits,
+            report.lockouts,
+            report.idempotency_keys
         );
         inner
             .events
@@ -61,6 +68,7 @@ pub(super) async fn cleanup(inner: &Inner) -> Result<CleanupReport, FlowError> {
             ("otps", report.otps),
             ("otp_send_limits", report.send_limits),
             ("verify_lockouts", report.lockouts),
+            ("idempotency_keys", report.idempotency_keys),
         ] {
             metrics.add(
                 "signup_otp_cleaned_up_total",

@@ -12,7 +12,7 @@ use crate::config::OtpPolicy;
 use crate::courier::Outbox;
 use crate::db::models::{Account, NewOtp, NewSignupOtp, SendLimit, SignupOtp};
 use crate::db::{self, DbConnection};
-use crate::domain::{EmailAddress, OtpCode, UserType};
+use crate::domain::{EmailAddress, Locale, OtpCode, UserType};
 use crate::mail::{Email, EmailKind};
 
 /// What the client is told after a send; the same for every case.
@@ -38,6 +38,7 @@ pub(super) async fn send(
     email: EmailAddress,
     user_type: UserType,
     code: OtpCode,
+    locale: Locale,
 ) -> Result<SendReceipt, FlowError> {
     let now = inner.clock.now();
     let policy = inner.policy;
@@ -47,7 +48,9 @@ pub(super) async fn send(
         let email = email.clone();
         db::run(&inner.pool, move |conn| {
             db::write_transaction(conn, |conn| {
-                issue(conn, &outbox, now, &policy, &email, user_type, &hash, code)
+                issue(
+                    conn, &outbox, now, &policy, &email, user_type, &hash, code, locale,
+                )
             })
         })
         .await
@@ -80,6 +83,7 @@ fn issue(
     user_type: UserType,
     hash: &[u8],
     code: OtpCode,
+    locale: Locale,
 ) -> Result<Case, FlowError> {
     take_send_slot(conn, now, policy, email, user_type)?;
     let expires_at = now + policy.ttl;
@@ -110,6 +114,7 @@ fn issue(
     let message = Email {
         to: email.clone(),
         kind,
+        locale,
     };
     outbox.queue(conn, &message, user_type, now, expires_at)?;
     Ok(case)

@@ -6,6 +6,7 @@
 
 mod cleanup;
 mod hasher;
+pub mod idempotency;
 pub mod import;
 mod issue;
 mod password;
@@ -19,6 +20,7 @@ use std::time::Duration;
 
 pub use cleanup::{CleanupReport, run_periodically};
 pub use hasher::OtpHasher;
+pub use idempotency::IdempotencyStore;
 pub use issue::{SendReceipt, error_chain};
 pub use password::HashError;
 pub use register::{Registered, Registration};
@@ -30,7 +32,7 @@ use crate::clock::Clock;
 use crate::config::{OtpPolicy, OtpSecret};
 use crate::courier::{self, Outbox};
 use crate::db::{DbError, DbPool};
-use crate::domain::{EmailAddress, OtpCode, UserType};
+use crate::domain::{EmailAddress, Locale, OtpCode, UserType};
 use crate::events::Events;
 
 /// What can go wrong in a flow, in the flows' own terms.
@@ -137,9 +139,10 @@ impl SignupService {
         &self,
         email: EmailAddress,
         user_type: UserType,
+        locale: Locale,
     ) -> Result<SendReceipt, FlowError> {
         let code = OtpCode::generate(self.inner.policy.length);
-        self.send_code(email, user_type, code).await
+        issue::send(&self.inner, email, user_type, code, locale).await
     }
 
     /// send-otp with a given code: the original service's `force_otp_code`, for tests.
@@ -149,7 +152,7 @@ impl SignupService {
         user_type: UserType,
         code: OtpCode,
     ) -> Result<SendReceipt, FlowError> {
-        issue::send(&self.inner, email, user_type, code).await
+        issue::send(&self.inner, email, user_type, code, Locale::default()).await
     }
 
     /// verify-otp: consumes the identity's code if `submitted` matches it.

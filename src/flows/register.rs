@@ -14,7 +14,7 @@ use crate::config::OtpPolicy;
 use crate::courier::Outbox;
 use crate::db::models::{Account, AccountRecord, NewAccount, NewOtp, SignupOtp};
 use crate::db::{self, DbConnection};
-use crate::domain::{EmailAddress, FullName, OtpCode, Password, UserType};
+use crate::domain::{EmailAddress, FullName, Locale, OtpCode, Password, UserType};
 use crate::mail::{Email, EmailKind};
 
 /// A request to register, validated. No `Debug`: it holds the password and the token.
@@ -24,6 +24,8 @@ pub struct Registration {
     pub password: Password,
     pub full_name: Option<FullName>,
     pub signup_token: Option<String>,
+    /// The language of the activation email, when one is sent.
+    pub locale: Locale,
 }
 
 /// The new account, and whether it still needs activating.
@@ -49,6 +51,7 @@ pub(super) async fn register(
         password,
         full_name,
         signup_token,
+        locale,
     } = registration;
     let now = inner.clock.now();
     let result = match signup_token {
@@ -86,7 +89,7 @@ pub(super) async fn register(
             })
             .await
         }
-        None => register_unverified(inner, &email, user_type, password, full_name).await,
+        None => register_unverified(inner, &email, user_type, password, full_name, locale).await,
     };
     match &result {
         Ok(registered) => {
@@ -131,6 +134,7 @@ async fn register_unverified(
     user_type: UserType,
     password: Password,
     full_name: Option<FullName>,
+    locale: Locale,
 ) -> Result<Registered, FlowError> {
     let now = inner.clock.now();
     let policy = inner.policy;
@@ -157,6 +161,7 @@ async fn register_unverified(
         full_name,
         code_hash: inner.hasher.hash(user_type, email, &code),
         code,
+        locale,
     };
     let outbox = inner.outbox.clone();
     let account = db::run(&inner.pool, move |conn| {
@@ -186,6 +191,7 @@ struct Unverified {
     full_name: Option<FullName>,
     code: OtpCode,
     code_hash: Vec<u8>,
+    locale: Locale,
 }
 
 impl Unverified {
@@ -215,6 +221,7 @@ impl Unverified {
                 code: self.code,
                 valid_for: policy.ttl,
             },
+            locale: self.locale,
         };
         outbox.queue(conn, &message, self.user_type, now, expires_at)?;
         Ok(account)

@@ -76,7 +76,7 @@ impl ApiError {
         .retry_after(Duration::from_secs(5))
     }
 
-    fn internal() -> Self {
+    pub(crate) fn internal() -> Self {
         Self::new(
             StatusCode::INTERNAL_SERVER_ERROR,
             "internal_error",

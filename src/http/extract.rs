@@ -58,12 +58,22 @@ fn too_large() -> ApiError {
     )
 }
 
-/// A JSON object body deserialized into `T`.
+/// A JSON object body deserialized into `T`, with its canonical form.
 ///
 /// `web::Json<T>` lets serde read a struct from a JSON array too (fields by
 /// position); the API's bodies are objects, so this reads an object first and
 /// refuses anything else with the same 422 as any other body of the wrong shape.
-pub struct JsonObject<T>(pub T);
+pub struct JsonObject<T>(pub T, pub CanonicalJson);
+
+/// A body re-serialised with sorted keys and no white space, so that two bodies
+/// that mean the same compare equal (what an idempotent retry is matched on).
+pub struct CanonicalJson(Vec<u8>);
+
+impl CanonicalJson {
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.0
+    }
+}
 
 impl<T: DeserializeOwned> FromRequest for JsonObject<T> {
     type Error = actix_web::Error;
@@ -73,9 +83,14 @@ impl<T: DeserializeOwned> FromRequest for JsonObject<T> {
         let object =
             web::Json::<serde_json::Map<String, serde_json::Value>>::from_request(request, payload);
         Box::pin(async move {
-            let object = object.await?.into_inner();
-            serde_json::from_value(serde_json::Value::Object(object))
-                .map(JsonObject)
+            let object = serde_json::Value::Object(object.await?.into_inner());
+            // serde_json's map is ordered by key (no `preserve_order`).
+            let canonical =
+                CanonicalJson(serde_json::to_vec(&object).map_err(|e| {
+                    actix_web::Error::from(api_error(&JsonPayloadError::Serialize(e)))
+                })?);
+            serde_json::from_value(object)
+                .map(|value| JsonObject(value, canonical))
                 .map_err(|e| api_error(&JsonPayloadError::Deserialize(e)).into())
         })
     }

@@ -2,8 +2,10 @@
 //! OpenAPI contract. Handlers are thin: they turn a request into domain values,
 //! call one flow and turn its result into a response.
 
+pub mod cors;
 pub mod errors;
 mod extract;
+pub mod idempotency;
 pub mod middleware;
 pub mod openapi;
 pub mod rate_limit;
@@ -15,6 +17,20 @@ use utoipa_swagger_ui::{Config, SwaggerUi};
 
 pub use errors::ApiError;
 use rate_limit::IpLimits;
+
+use crate::domain::Locale;
+
+/// The email language when a request names none the service ships (`DEFAULT_LOCALE`).
+#[derive(Debug, Clone, Copy)]
+pub struct DefaultLocale(pub Locale);
+
+/// What an `App` needs to know to serve the edge.
+#[derive(Clone)]
+pub struct EdgeConfig {
+    pub limits: IpLimits,
+    /// Serve the signup page at `/try`.
+    pub try_page: bool,
+}
 
 /// The largest request body accepted.
 pub const MAX_BODY_BYTES: usize = 16 * 1024;
@@ -66,11 +82,14 @@ pub fn endpoints() -> Vec<Endpoint> {
 pub const DOCS_PATH: &str = "/docs/";
 
 /// Registers every route and the edge's error handling on an `App`.
-pub fn configure(cfg: &mut web::ServiceConfig, limits: &IpLimits) {
+pub fn configure(cfg: &mut web::ServiceConfig, edge: &EdgeConfig) {
     cfg.app_data(extract::json_config())
         .app_data(web::PayloadConfig::new(MAX_BODY_BYTES));
     for endpoint in endpoints() {
-        (endpoint.register)(cfg, limits);
+        (endpoint.register)(cfg, &edge.limits);
+    }
+    if edge.try_page {
+        routes::try_page::configure(cfg);
     }
     cfg.service(web::resource("/docs").route(web::get().to(|| async {
         actix_web::HttpResponse::PermanentRedirect()

@@ -3,7 +3,7 @@
 
 use std::sync::OnceLock;
 
-use utoipa::{OpenApi, ToSchema};
+use utoipa::{IntoParams, OpenApi, ToSchema};
 
 use super::errors::ErrorBody;
 use super::routes::{docs, health, metrics, register, signup};
@@ -15,6 +15,34 @@ use super::routes::{docs, health, metrics, register, signup};
 pub enum UserTypeName {
     Live,
     Demo,
+}
+
+/// The optional `Idempotency-Key` header of the POST endpoints.
+#[derive(IntoParams)]
+#[into_params(parameter_in = Header)]
+#[allow(dead_code)]
+pub struct IdempotencyHeader {
+    /// Makes retries safe: the first request with a key runs and its answer is
+    /// kept for `IDEMPOTENCY_TTL_SECS`; a repeat with the same key and body gets
+    /// that answer again with `Idempotent-Replayed: true` and changes nothing.
+    /// Keys are scoped per endpoint; 1 to 255 printable ASCII characters.
+    #[param(
+        rename = "Idempotency-Key",
+        min_length = 1,
+        max_length = 255,
+        pattern = "^[ -~]{1,255}$"
+    )]
+    idempotency_key: Option<String>,
+}
+
+/// `Accept-Language`, read by the endpoints that send email.
+#[derive(IntoParams)]
+#[into_params(parameter_in = Header)]
+#[allow(dead_code)]
+pub struct AcceptLanguageHeader {
+    /// Picks the email's language when the body names none (`es, de;q=0.8`).
+    #[param(rename = "Accept-Language")]
+    accept_language: Option<String>,
 }
 
 #[derive(OpenApi)]

@@ -12,13 +12,15 @@ use lettre::message::{Mailbox, MultiPart};
 use lettre::{AsyncFileTransport, AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 
 use crate::config::{MailConfig, MailTransport};
-use crate::domain::{EmailAddress, OtpCode};
+use crate::domain::{EmailAddress, Locale, OtpCode};
 
 /// A message the flows want delivered.
 #[derive(Debug)]
 pub struct Email {
     pub to: EmailAddress,
     pub kind: EmailKind,
+    /// The language it is written in.
+    pub locale: Locale,
 }
 
 #[derive(Debug)]
@@ -85,7 +87,7 @@ impl Mailer {
     /// Renders `email` and hands it to the transport; returns once the transport
     /// has accepted it (for SMTP: the relay answered 250 to the message data).
     pub async fn send(&self, email: Email) -> Result<(), MailError> {
-        let rendered = templates::render(&email.kind);
+        let rendered = templates::render(&email.kind, email.locale);
         let message = Message::builder()
             .from(self.from.clone())
             .to(Mailbox::new(None, email.to.as_str().parse()?))

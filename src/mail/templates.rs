@@ -1,5 +1,5 @@
-//! Message texts, kept in `templates/email/<locale>/` and compiled into the
-//! binary: for each kind, `<kind>.txt` (first line `Subject: ...`, then the plain
+//! Message texts, kept in `templates/email/<locale>/` (one folder per shipped
+//! [`Locale`]) and compiled into the binary: for each kind, `<kind>.txt` (first line `Subject: ...`, then the plain
 //! body) and `<kind>.html` (the HTML body, placed in `layout.html`).
 //! Placeholders: `{code}`, `{minutes}`. No links: a mail scanner that follows
 //! links cannot use anything up.
@@ -7,25 +7,76 @@
 use std::time::Duration;
 
 use super::EmailKind;
+use crate::domain::Locale;
 
 struct Template {
     text: &'static str,
     html: &'static str,
 }
 
-const LAYOUT: &str = include_str!("../../templates/email/en/layout.html");
-const SIGNUP_CODE: Template = Template {
-    text: include_str!("../../templates/email/en/signup_code.txt"),
-    html: include_str!("../../templates/email/en/signup_code.html"),
-};
-const ACTIVATION_CODE: Template = Template {
-    text: include_str!("../../templates/email/en/activation_code.txt"),
-    html: include_str!("../../templates/email/en/activation_code.html"),
-};
-const ACCOUNT_EXISTS: Template = Template {
-    text: include_str!("../../templates/email/en/account_exists.txt"),
-    html: include_str!("../../templates/email/en/account_exists.html"),
-};
+/// One locale's messages.
+struct Messages {
+    signup_code: Template,
+    activation_code: Template,
+    account_exists: Template,
+}
+
+macro_rules! messages {
+    ($locale:literal) => {
+        Messages {
+            signup_code: Template {
+                text: include_str!(concat!(
+                    "../../templates/email/",
+                    $locale,
+                    "/signup_code.txt"
+                )),
+                html: include_str!(concat!(
+                    "../../templates/email/",
+                    $locale,
+                    "/signup_code.html"
+                )),
+            },
+            activation_code: Template {
+                text: include_str!(concat!(
+                    "../../templates/email/",
+                    $locale,
+                    "/activation_code.txt"
+                )),
+                html: include_str!(concat!(
+                    "../../templates/email/",
+                    $locale,
+                    "/activation_code.html"
+                )),
+            },
+            account_exists: Template {
+                text: include_str!(concat!(
+                    "../../templates/email/",
+                    $locale,
+                    "/account_exists.txt"
+                )),
+                html: include_str!(concat!(
+                    "../../templates/email/",
+                    $locale,
+                    "/account_exists.html"
+                )),
+            },
+        }
+    };
+}
+
+/// The HTML frame every message's HTML part sits in; `{lang}` is the locale.
+const LAYOUT: &str = include_str!("../../templates/email/layout.html");
+const EN: Messages = messages!("en");
+const ES: Messages = messages!("es");
+const DE: Messages = messages!("de");
+
+fn messages(locale: Locale) -> &'static Messages {
+    match locale {
+        Locale::En => &EN,
+        Locale::Es => &ES,
+        Locale::De => &DE,
+    }
+}
 
 pub struct Rendered {
     pub subject: String,
@@ -33,17 +84,20 @@ pub struct Rendered {
     pub html: String,
 }
 
-pub fn render(kind: &EmailKind) -> Rendered {
+pub fn render(kind: &EmailKind, locale: Locale) -> Rendered {
+    let messages = messages(locale);
     match kind {
-        EmailKind::SignupCode { code, valid_for } => fill(&SIGNUP_CODE, code.expose(), *valid_for),
-        EmailKind::ActivationCode { code, valid_for } => {
-            fill(&ACTIVATION_CODE, code.expose(), *valid_for)
+        EmailKind::SignupCode { code, valid_for } => {
+            fill(&messages.signup_code, locale, code.expose(), *valid_for)
         }
-        EmailKind::AccountExists => fill(&ACCOUNT_EXISTS, "", Duration::ZERO),
+        EmailKind::ActivationCode { code, valid_for } => {
+            fill(&messages.activation_code, locale, code.expose(), *valid_for)
+        }
+        EmailKind::AccountExists => fill(&messages.account_exists, locale, "", Duration::ZERO),
     }
 }
 
-fn fill(template: &Template, code: &str, valid_for: Duration) -> Rendered {
+fn fill(template: &Template, locale: Locale, code: &str, valid_for: Duration) -> Rendered {
     let (subject_line, body) = template
         .text
         .split_once('\n')
@@ -56,6 +110,7 @@ fn fill(template: &Template, code: &str, valid_for: Duration) -> Rendered {
     let minutes = valid_for.as_secs().div_ceil(60).to_string();
     let placeholders = |text: &str| text.replace("{code}", code).replace("{minutes}", &minutes);
     let html = LAYOUT
+        .replace("{lang}", locale.as_str())
         .replace("{subject}", &subject)
         .replace("{content}", &placeholders(template.html));
     Rendered {
@@ -71,10 +126,13 @@ mod tests {
     use crate::domain::OtpCode;
 
     fn signup() -> Rendered {
-        render(&EmailKind::SignupCode {
-            code: OtpCode::parse("042137", 6).unwrap(),
-            valid_for: Duration::from_secs(600),
-        })
+        render(
+            &EmailKind::SignupCode {
+                code: OtpCode::parse("042137", 6).unwrap(),
+                valid_for: Duration::from_secs(600),
+            },
+            Locale::En,
+        )
     }
 
     #[test]
@@ -105,15 +163,22 @@ mod tests {
             },
             EmailKind::AccountExists,
         ];
-        for kind in &kinds {
-            let rendered = render(kind);
+        for (kind, locale) in kinds
+            .iter()
+            .flat_map(|kind| crate::domain::locale::SHIPPED.map(|locale| (kind, locale)))
+        {
+            let rendered = render(kind, locale);
+            assert!(!rendered.subject.is_empty(), "{locale}");
+            assert!(rendered.html.contains(&format!("<html lang=\"{locale}\">")));
             for part in [&rendered.text, &rendered.html] {
                 assert!(
                     !part.contains("{code}") && !part.contains("{minutes}"),
                     "{part}"
                 );
                 assert!(
-                    !part.contains("{subject}") && !part.contains("{content}"),
+                    !part.contains("{subject}")
+                        && !part.contains("{content}")
+                        && !part.contains("{lang}"),
                     "{part}"
                 );
                 assert!(!part.contains("href") && !part.contains("http"), "{part}");
@@ -123,8 +188,25 @@ mod tests {
 
     #[test]
     fn the_account_exists_email_has_no_code() {
-        let rendered = render(&EmailKind::AccountExists);
+        let rendered = render(&EmailKind::AccountExists, Locale::En);
         assert_eq!(rendered.subject, "You already have an account");
         assert!(!rendered.text.chars().any(|c| c.is_ascii_digit()));
+    }
+
+    #[test]
+    fn each_locale_has_its_own_words_around_the_same_code() {
+        let kind = EmailKind::SignupCode {
+            code: OtpCode::parse("042137", 6).unwrap(),
+            valid_for: Duration::from_secs(600),
+        };
+        let es = render(&kind, Locale::Es);
+        let de = render(&kind, Locale::De);
+        assert_eq!(es.subject, "Tu código de verificación");
+        assert_eq!(de.subject, "Ihr Bestätigungscode");
+        for rendered in [&es, &de] {
+            assert!(rendered.text.contains("    042137\n"), "{}", rendered.text);
+            assert!(rendered.html.contains(">042137</p>"));
+            assert!(rendered.text.contains("10 Minuten") || rendered.text.contains("10 minutos"));
+        }
     }
 }

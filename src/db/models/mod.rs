@@ -2,6 +2,7 @@
 //! method here; flows compose them inside one transaction.
 
 mod account;
+mod idempotency;
 mod otp;
 mod outbox;
 mod send_limit;
@@ -9,6 +10,7 @@ mod signup_otp;
 mod verify_lockout;
 
 pub use account::{Account, AccountId, AccountRecord, DemoUser, NewAccount, User};
+pub use idempotency::{Claim, IdempotencyRecord};
 pub use otp::{NewOtp, Otp};
 pub use outbox::{Backlog, NewOutboxMessage, OutboxMessage};
 pub use send_limit::SendLimit;

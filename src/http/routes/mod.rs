@@ -3,13 +3,16 @@ pub mod health;
 pub mod metrics;
 pub mod register;
 pub mod signup;
+pub mod try_page;
 
-use actix_web::HttpResponse;
 use actix_web::http::Method;
 use actix_web::http::StatusCode;
+use actix_web::http::header::ACCEPT_LANGUAGE;
+use actix_web::{HttpRequest, HttpResponse};
 
 use super::ApiError;
-use crate::domain::{EmailAddress, UserType};
+use crate::domain::locale::is_well_formed;
+use crate::domain::{EmailAddress, Locale, LocaleTagError, UserType};
 
 /// Any path the service does not serve.
 pub async fn not_found() -> Result<HttpResponse, ApiError> {
@@ -28,6 +31,28 @@ fn identity(email: &str, user_type: &str) -> Result<(EmailAddress, UserType), Ap
         .parse::<UserType>()
         .map_err(|e| invalid("invalid_user_type", &e))?;
     Ok((email, user_type))
+}
+
+/// The language of the email a request sends: the body's `locale` if given (a
+/// malformed tag is a 422, an unknown one falls back), else `Accept-Language`,
+/// else the default.
+fn email_locale(
+    requested: Option<&str>,
+    request: &HttpRequest,
+    default: Locale,
+) -> Result<Locale, ApiError> {
+    if let Some(tag) = requested {
+        if !is_well_formed(tag) {
+            return Err(invalid("invalid_locale", &LocaleTagError));
+        }
+        return Ok(Locale::resolve(tag).unwrap_or(default));
+    }
+    Ok(request
+        .headers()
+        .get(ACCEPT_LANGUAGE)
+        .and_then(|value| value.to_str().ok())
+        .and_then(Locale::negotiate)
+        .unwrap_or(default))
 }
 
 /// A 422 whose detail is `error`'s message, capitalised.

@@ -1,20 +1,22 @@
 //! `POST /api/v1/users/register`.
 
 use actix_web::http::StatusCode;
-use actix_web::{HttpResponse, web};
+use actix_web::{HttpRequest, HttpResponse, web};
 use chrono::SecondsFormat;
 use serde::{Deserialize, Serialize};
 
 use utoipa::ToSchema;
 
-use super::{identity, invalid};
+use super::{email_locale, identity, invalid};
 use crate::db::models::AccountRecord;
 use crate::domain::{FullName, Password};
-use crate::flows::{Registered, Registration, SignupService};
+use crate::flows::{IdempotencyStore, Registered, Registration, SignupService};
 use crate::http::ApiError;
+use crate::http::DefaultLocale;
 use crate::http::errors::ErrorBody;
 use crate::http::extract::JsonObject;
-use crate::http::openapi::UserTypeName;
+use crate::http::idempotency::{self, IdempotencyKey};
+use crate::http::openapi::{AcceptLanguageHeader, IdempotencyHeader, UserTypeName};
 
 /// No `Debug`: it holds the password.
 #[derive(Deserialize, ToSchema)]
@@ -40,6 +42,10 @@ pub struct RegisterRequest {
     /// From verify-otp; without it the account starts inactive.
     #[serde(default)]
     pub signup_token: Option<String>,
+    /// The activation email's language (see send-otp).
+    #[serde(default)]
+    #[schema(max_length = 35, pattern = "^[A-Za-z]{1,8}(-[A-Za-z0-9]{1,8})*$")]
+    pub locale: Option<String>,
 }
 
 /// An account's public fields.
@@ -104,15 +110,17 @@ impl From<&AccountRecord> for AccountResponse {
     path = "/api/v1/users/register",
     tag = "accounts",
     request_body = RegisterRequest,
+    params(IdempotencyHeader, AcceptLanguageHeader),
     responses(
-        (status = 201, description = "The account was created.", body = RegisterResponse),
-        (status = 400, description = "`invalid_signup_token` or `invalid_json`", body = ErrorBody,
+        (status = 201, description = "The account was created.", body = RegisterResponse,
+            headers(("Idempotent-Replayed" = String, description = "`true` on a replayed answer"))),
+        (status = 400, description = "`invalid_signup_token`, `invalid_json` or `invalid_idempotency_key`", body = ErrorBody,
             example = json!({"detail": "The signup token is invalid or expired: verify the email again", "code": "invalid_signup_token"})),
-        (status = 409, description = "`already_registered`", body = ErrorBody,
+        (status = 409, description = "`already_registered`, or `idempotency_key_in_use` while the first request with this key runs", body = ErrorBody,
             example = json!({"detail": "An account with this email already exists", "code": "already_registered"})),
         (status = 413, description = "`payload_too_large`", body = ErrorBody),
         (status = 415, description = "`unsupported_media_type`", body = ErrorBody),
-        (status = 422, description = "`invalid_request`, `invalid_email`, `invalid_user_type`, `invalid_password` or `invalid_full_name`", body = ErrorBody,
+        (status = 422, description = "`invalid_request`, `invalid_email`, `invalid_user_type`, `invalid_password`, `invalid_full_name`, `invalid_locale` or `idempotency_key_reused`", body = ErrorBody,
             example = json!({"detail": "Password must be at least 8 characters", "code": "invalid_password"})),
         (status = 429, description = "Without a token: `resend_cooldown` or `send_limit_reached`", body = ErrorBody,
             headers(("Retry-After" = u64, description = "Seconds to wait"))),
@@ -122,40 +130,50 @@ impl From<&AccountRecord> for AccountResponse {
 )]
 pub async fn register(
     service: web::Data<SignupService>,
-    JsonObject(body): JsonObject<RegisterRequest>,
+    store: web::Data<IdempotencyStore>,
+    default_locale: web::Data<DefaultLocale>,
+    request: HttpRequest,
+    key: IdempotencyKey,
+    JsonObject(body, canonical): JsonObject<RegisterRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    let (email, user_type) = identity(&body.email, &body.user_type)?;
-    let password = Password::parse(body.password).map_err(|e| invalid("invalid_password", &e))?;
-    let full_name = match body.full_name.as_deref() {
-        Some(raw) => FullName::parse(raw).map_err(|e| invalid("invalid_full_name", &e))?,
-        None => None,
-    };
-    let registration = Registration {
-        email,
-        user_type,
-        password,
-        full_name,
-        signup_token: body.signup_token,
-    };
-    let response = match service.register(registration).await? {
-        Registered::Active(account) => RegisterResponse {
-            account: AccountResponse::from(&account),
-            status: "active",
-            message: "The account is ready",
-            expires_in: None,
-            resend_after: None,
-        },
-        Registered::PendingActivation {
-            account,
-            expires_in,
-            resend_after,
-        } => RegisterResponse {
-            account: AccountResponse::from(&account),
-            status: "pending_activation",
-            message: "Check your email for an activation code, then verify it",
-            expires_in: Some(expires_in.as_secs()),
-            resend_after: Some(resend_after.as_secs()),
-        },
-    };
-    Ok(HttpResponse::build(StatusCode::CREATED).json(response))
+    let locale = email_locale(body.locale.as_deref(), &request, default_locale.0);
+    idempotency::once(store, "register", key, &canonical, move || async move {
+        let (email, user_type) = identity(&body.email, &body.user_type)?;
+        let password =
+            Password::parse(body.password).map_err(|e| invalid("invalid_password", &e))?;
+        let full_name = match body.full_name.as_deref() {
+            Some(raw) => FullName::parse(raw).map_err(|e| invalid("invalid_full_name", &e))?,
+            None => None,
+        };
+        let registration = Registration {
+            email,
+            user_type,
+            password,
+            full_name,
+            signup_token: body.signup_token,
+            locale: locale?,
+        };
+        let response = match service.register(registration).await? {
+            Registered::Active(account) => RegisterResponse {
+                account: AccountResponse::from(&account),
+                status: "active",
+                message: "The account is ready",
+                expires_in: None,
+                resend_after: None,
+            },
+            Registered::PendingActivation {
+                account,
+                expires_in,
+                resend_after,
+            } => RegisterResponse {
+                account: AccountResponse::from(&account),
+                status: "pending_activation",
+                message: "Check your email for an activation code, then verify it",
+                expires_in: Some(expires_in.as_secs()),
+                resend_after: Some(resend_after.as_secs()),
+            },
+        };
+        Ok(HttpResponse::build(StatusCode::CREATED).json(response))
+    })
+    .await
 }

@@ -1,6 +1,7 @@
 //! Test harness: a real server on a random port, a fresh database, a real SMTP
 //! listener, and a clock the test can move forward.
 
+pub mod browser;
 mod database;
 mod proxy;
 mod smtp;
@@ -15,6 +16,7 @@ use serde_json::{Value, json};
 use signup_otp::clock::ShiftedClock;
 use signup_otp::config::{Config, MailConfig, MailTransport, OtpPolicy, OtpSecret, RateLimits};
 use signup_otp::db::{self, DbConnection, DbPool};
+use signup_otp::domain::Locale;
 use signup_otp::startup::Application;
 pub use smtp::{Mode, Received, SmtpListener};
 
@@ -80,6 +82,10 @@ pub fn test_config(db: &TestDb, smtp: &SmtpListener) -> Config {
             enabled: false,
             ..RateLimits::default()
         },
+        cors_allowed_origins: Vec::new(),
+        idempotency_ttl: Duration::from_secs(600),
+        default_locale: Locale::En,
+        try_page: false,
     }
 }
 
@@ -221,12 +227,27 @@ impl TestApp {
         content_type: Option<&str>,
         body: Vec<u8>,
     ) -> TestResponse {
+        let headers: Vec<(&str, &str)> = content_type
+            .map(|content_type| ("content-type", content_type))
+            .into_iter()
+            .collect();
+        self.request_with(method, path, &headers, body).await
+    }
+
+    /// A request with the given headers (and no others but awc's own).
+    pub async fn request_with(
+        &self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: Vec<u8>,
+    ) -> TestResponse {
         let method = awc::http::Method::from_bytes(method.as_bytes()).unwrap();
         let mut request = self
             .client
             .request(method, format!("{}{}", self.address, path));
-        if let Some(content_type) = content_type {
-            request = request.insert_header(("content-type", content_type));
+        for &(name, value) in headers {
+            request = request.append_header((name, value));
         }
         let mut response = request
             .send_body(body)
@@ -254,6 +275,19 @@ impl TestApp {
             serde_json::to_vec(body).unwrap(),
         )
         .await
+    }
+
+    /// A JSON POST with extra headers (`Idempotency-Key`, `Accept-Language`, `Origin`).
+    pub async fn post_json_with(
+        &self,
+        path: &str,
+        body: &Value,
+        headers: &[(&str, &str)],
+    ) -> TestResponse {
+        let mut all = vec![("content-type", "application/json")];
+        all.extend_from_slice(headers);
+        self.request_with("POST", path, &all, serde_json::to_vec(body).unwrap())
+            .await
     }
 
     pub async fn get(&self, path: &str) -> TestResponse {
@@ -314,7 +348,7 @@ impl TestApp {
 /// The code in a message: the line that is nothing but `length` digits.
 pub fn code_in(message: &Received, length: usize) -> Option<String> {
     message
-        .body()
+        .text()
         .lines()
         .map(str::trim)
         .find(|line| line.len() == length && line.bytes().all(|b| b.is_ascii_digit()))

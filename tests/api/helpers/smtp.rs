@@ -29,6 +29,87 @@ impl Received {
             .lines()
             .find_map(|line| line.strip_prefix("Subject: "))
     }
+
+    /// The subject with RFC 2047 encoded words (`=?utf-8?b?...?=`) decoded.
+    pub fn decoded_subject(&self) -> Option<String> {
+        use base64::Engine;
+        // The header may be folded over several lines.
+        let mut lines = self
+            .data
+            .lines()
+            .skip_while(|line| !line.starts_with("Subject: "));
+        let mut raw = lines.next()?.strip_prefix("Subject: ")?.to_owned();
+        for continued in lines.take_while(|line| line.starts_with([' ', '\t'])) {
+            raw.push_str(continued);
+        }
+        let mut subject = String::new();
+        let mut previous_encoded = false;
+        for word in raw.split_whitespace() {
+            let encoded = word
+                .get(..10)
+                .is_some_and(|start| start.eq_ignore_ascii_case("=?utf-8?b?"))
+                && word.ends_with("?=");
+            // White space between two encoded words is not part of the text.
+            let joined = encoded && previous_encoded;
+            if !subject.is_empty() && !joined {
+                subject.push(' ');
+            }
+            if encoded {
+                let bytes = base64::engine::general_purpose::STANDARD
+                    .decode(&word[10..word.len() - 2])
+                    .expect("base64 in an encoded word");
+                subject.push_str(&String::from_utf8(bytes).expect("UTF-8"));
+            } else {
+                subject.push_str(word);
+            }
+            previous_encoded = encoded;
+        }
+        Some(subject)
+    }
+
+    /// The plain-text part, quoted-printable or base64 undone.
+    pub fn text(&self) -> String {
+        let body = self.body();
+        let Some(start) = body.find("Content-Type: text/plain") else {
+            return body.to_owned();
+        };
+        let part = &body[start..];
+        let (head, rest) = part.split_once("\r\n\r\n").unwrap_or((part, ""));
+        let content = rest.split("\r\n--").next().unwrap_or(rest);
+        let encoding = head.to_ascii_lowercase();
+        if encoding.contains("content-transfer-encoding: base64") {
+            use base64::Engine;
+            let joined: String = content.split_whitespace().collect();
+            let bytes = base64::engine::general_purpose::STANDARD
+                .decode(joined)
+                .expect("base64 body");
+            String::from_utf8(bytes).expect("UTF-8 body")
+        } else if encoding.contains("content-transfer-encoding: quoted-printable") {
+            decode_quoted_printable(content)
+        } else {
+            content.to_owned()
+        }
+    }
+}
+
+fn decode_quoted_printable(text: &str) -> String {
+    let joined = text.replace("=\r\n", "");
+    let bytes = joined.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'=' && i + 2 < bytes.len() {
+            let hex = std::str::from_utf8(&bytes[i + 1..i + 3]).unwrap_or("");
+            if let Ok(byte) = u8::from_str_radix(hex, 16) {
+                out.push(byte);
+                i += 3;
+                continue;
+            }
+        }
+        out.push(bytes[i]);
+        i += 1;
+    }
+    String::from_utf8(out).expect("UTF-8 after quoted-printable")
 }
 
 /// How the listener treats the next messages.

@@ -1,0 +1,184 @@
+//! Idempotent retries (the IETF `Idempotency-Key` draft, as Stripe behaves): the
+//! first request with a key runs and its response is kept; a repeat with the same
+//! key and body gets that response again without running; the same key with
+//! another body, or while the first still runs, is refused.
+//!
+//! The store is generic: a route name, the client's key, a fingerprint of the
+//! body and an opaque response (status and bytes). Bodies are fingerprinted with
+//! a keyed HMAC, since they hold passwords and codes; stored responses are sealed,
+//! since a verify response holds a signup token. State lives in the database, so
+//! every instance on one PostgreSQL sees the same keys.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::NaiveDateTime;
+use hmac::{Hmac, KeyInit, Mac};
+use sha2::Sha256;
+
+use crate::clock::Clock;
+use crate::config::OtpSecret;
+use crate::courier::Sealer;
+use crate::db::models::{Claim, IdempotencyRecord};
+use crate::db::{self, DbError, DbPool};
+
+/// How long a running request holds its key. Past it, the request counts as lost
+/// (its instance died) and a retry runs anew.
+pub const LOCK: Duration = Duration::from_secs(60);
+
+const FINGERPRINT_PURPOSE: &[u8] = b"signup-otp/idempotency-fingerprint/v1";
+const SEAL_PURPOSE: &[u8] = b"signup-otp/idempotency-response/v1";
+
+#[derive(Debug, thiserror::Error)]
+pub enum ReplayError {
+    #[error(transparent)]
+    Database(#[from] DbError),
+    /// A stored response that does not open: `OTP_SECRET` changed, or the row was altered.
+    #[error("a stored idempotent response cannot be opened")]
+    Unreadable,
+}
+
+/// What to do with a request that carries a key.
+#[derive(Debug)]
+pub enum Begun {
+    /// Run it, then call [`Ticket::finish`] with its response.
+    Run(Ticket),
+    /// Answer with what the first request got.
+    Replay { status: u16, body: Vec<u8> },
+    /// The same key is running.
+    InFlight,
+    /// The key was used with another body.
+    Mismatch,
+}
+
+/// A claimed key, to be answered or given back.
+#[derive(Debug)]
+pub struct Ticket {
+    route: &'static str,
+    key: String,
+    claimed_at: NaiveDateTime,
+}
+
+#[derive(Clone)]
+pub struct IdempotencyStore {
+    inner: Arc<StoreInner>,
+}
+
+struct StoreInner {
+    pool: DbPool,
+    clock: Arc<dyn Clock>,
+    ttl: Duration,
+    sealer: Sealer,
+    fingerprint_key: Hmac<Sha256>,
+}
+
+impl IdempotencyStore {
+    pub fn new(pool: DbPool, clock: Arc<dyn Clock>, secret: &OtpSecret, ttl: Duration) -> Self {
+        let mut derive = <Hmac<Sha256>>::new_from_slice(secret.expose())
+            .expect("HMAC accepts keys of any length");
+        derive.update(FINGERPRINT_PURPOSE);
+        let key: [u8; 32] = derive.finalize().into_bytes().into();
+        Self {
+            inner: Arc::new(StoreInner {
+                pool,
+                clock,
+                ttl,
+                sealer: Sealer::for_purpose(secret, SEAL_PURPOSE),
+                fingerprint_key: <Hmac<Sha256>>::new_from_slice(&key)
+                    .expect("HMAC accepts keys of any length"),
+            }),
+        }
+    }
+
+    /// How long responses are kept.
+    pub fn ttl(&self) -> Duration {
+        self.inner.ttl
+    }
+
+    /// Claims `key` on `route` for a request whose canonical body is `body`.
+    pub async fn begin(
+        &self,
+        route: &'static str,
+        key: &str,
+        body: &[u8],
+    ) -> Result<Begun, ReplayError> {
+        let now = self.inner.clock.now();
+        let record = IdempotencyRecord::running(
+            route,
+            key,
+            &self.fingerprint(route, body),
+            now,
+            now + LOCK,
+            now + self.inner.ttl,
+        );
+        let claim = db::run(&self.inner.pool, move |conn| {
+            record.claim(conn).map_err(DbError::from)
+        })
+        .await?;
+        Ok(match claim {
+            Claim::Run => Begun::Run(Ticket {
+                route,
+                key: key.to_owned(),
+                claimed_at: now,
+            }),
+            Claim::InFlight => Begun::InFlight,
+            Claim::Mismatch => Begun::Mismatch,
+            Claim::Replay { status, response } => {
+                let body = self
+                    .inner
+                    .sealer
+                    .open(&associated(route, key), &response)
+                    .map_err(|_| ReplayError::Unreadable)?;
+                let status = u16::try_from(status).map_err(|_| ReplayError::Unreadable)?;
+                Begun::Replay { status, body }
+            }
+        })
+    }
+
+    /// Records the response a claimed request got, for its repeats; or, when
+    /// `response` is `None` (a failure worth retrying), gives the key back.
+    pub async fn finish(
+        &self,
+        ticket: Ticket,
+        response: Option<(u16, &[u8])>,
+    ) -> Result<(), DbError> {
+        let sealed = response.map(|(status, body)| {
+            (
+                i32::from(status),
+                self.inner
+                    .sealer
+                    .seal(&associated(ticket.route, &ticket.key), body),
+            )
+        });
+        db::run(&self.inner.pool, move |conn| {
+            match sealed {
+                Some((status, sealed)) => IdempotencyRecord::complete(
+                    conn,
+                    ticket.route,
+                    &ticket.key,
+                    ticket.claimed_at,
+                    status,
+                    &sealed,
+                ),
+                None => {
+                    IdempotencyRecord::release(conn, ticket.route, &ticket.key, ticket.claimed_at)
+                }
+            }
+            .map(drop)
+            .map_err(DbError::from)
+        })
+        .await
+    }
+
+    fn fingerprint(&self, route: &str, body: &[u8]) -> Vec<u8> {
+        let mut mac = self.inner.fingerprint_key.clone();
+        mac.update(route.as_bytes());
+        mac.update(&[0]);
+        mac.update(body);
+        mac.finalize().into_bytes().to_vec()
+    }
+}
+
+fn associated(route: &str, key: &str) -> Vec<u8> {
+    format!("idempotency\0{route}\0{key}").into_bytes()
+}

@@ -1,0 +1,140 @@
+//! `Idempotency-Key` at the edge: the header, and [`once`], which runs a handler's
+//! work at most once per key and answers repeats from the store.
+//!
+//! What is kept: every answer but a 5xx or a 429 (those ask the client to retry,
+//! and the retry should run). So a replayed verify returns the same signup token,
+//! a replayed wrong code spends no second attempt, and a replayed send sends no
+//! second email.
+
+use std::future::Future;
+
+use actix_web::body::{self, BoxBody};
+use actix_web::dev::Payload;
+use actix_web::http::StatusCode;
+use actix_web::http::header::{CONTENT_TYPE, HeaderName, HeaderValue};
+use actix_web::{FromRequest, HttpRequest, HttpResponse, ResponseError, web};
+use futures_util::future::{Ready, ready};
+
+use super::ApiError;
+use super::extract::CanonicalJson;
+use crate::flows::IdempotencyStore;
+use crate::flows::idempotency::{Begun, ReplayError};
+
+pub const IDEMPOTENCY_KEY: HeaderName = HeaderName::from_static("idempotency-key");
+pub const IDEMPOTENT_REPLAYED: HeaderName = HeaderName::from_static("idempotent-replayed");
+pub const MAX_KEY_LEN: usize = 255;
+
+/// The request's `Idempotency-Key`, if it sent one: 1 to 255 printable ASCII
+/// characters; anything else is a 400 `invalid_idempotency_key`.
+pub struct IdempotencyKey(Option<String>);
+
+impl FromRequest for IdempotencyKey {
+    type Error = ApiError;
+    type Future = Ready<Result<Self, ApiError>>;
+
+    fn from_request(request: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let mut values = request.headers().get_all(IDEMPOTENCY_KEY);
+        let key = match (values.next(), values.next()) {
+            (None, _) => Ok(None),
+            (Some(value), None) => parse(value).map(Some),
+            (Some(_), Some(_)) => Err(invalid_key("send one Idempotency-Key header, not several")),
+        };
+        ready(key.map(IdempotencyKey))
+    }
+}
+
+fn parse(value: &HeaderValue) -> Result<String, ApiError> {
+    let bytes = value.as_bytes();
+    if bytes.is_empty() || bytes.len() > MAX_KEY_LEN {
+        return Err(invalid_key("it must be 1 to 255 characters long"));
+    }
+    if !bytes.iter().all(|b| (0x20..=0x7e).contains(b)) {
+        return Err(invalid_key("it must be printable ASCII"));
+    }
+    Ok(String::from_utf8_lossy(bytes).into_owned())
+}
+
+fn invalid_key(why: &str) -> ApiError {
+    ApiError::new(
+        StatusCode::BAD_REQUEST,
+        "invalid_idempotency_key",
+        format!("Invalid Idempotency-Key: {why}"),
+    )
+}
+
+/// Runs `work` for a request on `route`, once per idempotency key.
+///
+/// Without a key, `work` simply runs. With one, the first request runs `work` to
+/// its end even if the client goes away meanwhile (its retry must find the
+/// answer), and the answer is stored; a repeat with the same body gets it back
+/// with `Idempotent-Replayed: true`.
+pub async fn once<F, Fut>(
+    store: web::Data<IdempotencyStore>,
+    route: &'static str,
+    key: IdempotencyKey,
+    body: &CanonicalJson,
+    work: F,
+) -> Result<HttpResponse, ApiError>
+where
+    F: FnOnce() -> Fut + 'static,
+    Fut: Future<Output = Result<HttpResponse, ApiError>> + 'static,
+{
+    let Some(key) = key.0 else {
+        return work().await;
+    };
+    let ticket = match store.begin(route, &key, body.as_bytes()).await {
+        Ok(Begun::Run(ticket)) => ticket,
+        Ok(Begun::Replay { status, body }) => return Ok(replay(status, body)),
+        Ok(Begun::InFlight) => {
+            return Err(ApiError::new(
+                StatusCode::CONFLICT,
+                "idempotency_key_in_use",
+                "A request with this Idempotency-Key is still being processed; retry shortly",
+            ));
+        }
+        Ok(Begun::Mismatch) => {
+            return Err(ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "idempotency_key_reused",
+                "This Idempotency-Key was used with a different request body",
+            ));
+        }
+        Err(ReplayError::Database(error)) => return Err(error.into()),
+        Err(error @ ReplayError::Unreadable) => {
+            log::error!("request failed: {error}");
+            return Err(ApiError::internal());
+        }
+    };
+    let task = actix_web::rt::spawn(async move {
+        let response = work().await.unwrap_or_else(|error| error.error_response());
+        let status = response.status();
+        let (response, body) = response.into_parts();
+        let bytes = match body::to_bytes(body).await {
+            Ok(bytes) => bytes,
+            Err(error) => {
+                log::error!("could not read a response body to store it: {error}");
+                let _ = store.finish(ticket, None).await;
+                return ApiError::internal().error_response();
+            }
+        };
+        let keep = !status.is_server_error() && status != StatusCode::TOO_MANY_REQUESTS;
+        let stored = keep.then_some((status.as_u16(), &bytes[..]));
+        if let Err(error) = store.finish(ticket, stored).await {
+            log::warn!(
+                "could not record the response for an Idempotency-Key (it stays in use until \
+                 its lock lapses): {}",
+                crate::flows::error_chain(&error)
+            );
+        }
+        response.set_body(BoxBody::new(bytes))
+    });
+    task.await.map_err(|_| ApiError::internal())
+}
+
+fn replay(status: u16, body: Vec<u8>) -> HttpResponse {
+    let status = StatusCode::from_u16(status).unwrap_or(StatusCode::OK);
+    HttpResponse::build(status)
+        .insert_header((CONTENT_TYPE, "application/json"))
+        .insert_header((IDEMPOTENT_REPLAYED, "true"))
+        .body(body)
+}

@@ -1,0 +1,315 @@
+//! `Idempotency-Key`: a retry gets the first answer again and changes nothing.
+
+use std::time::Duration;
+
+use diesel::prelude::*;
+use serde_json::{Value, json};
+use signup_otp::db::models::IdempotencyRecord;
+use signup_otp::db::schema;
+
+use crate::helpers::{Backend, TestApp, TestResponse, wrong_code};
+use crate::on_both_backends;
+
+const SEND: &str = "/api/v1/users/signup/send-otp";
+const VERIFY: &str = "/api/v1/users/signup/verify-otp";
+const REGISTER: &str = "/api/v1/users/register";
+const PASSWORD: &str = "Tr0ub4dor&3-horse-staple";
+
+impl TestApp {
+    pub async fn post_with_key(&self, path: &str, body: &Value, key: &str) -> TestResponse {
+        self.post_json_with(path, body, &[("idempotency-key", key)])
+            .await
+    }
+}
+
+fn replayed(response: &TestResponse) -> bool {
+    response.header("idempotent-replayed") == Some("true")
+}
+
+fn stored_keys(app: &TestApp) -> Vec<IdempotencyRecord> {
+    app.with_conn(|conn| {
+        schema::idempotency_keys::table
+            .select(IdempotencyRecord::as_select())
+            .load(conn)
+            .unwrap()
+    })
+}
+
+on_both_backends! {
+    async fn a_repeated_send_is_answered_again_without_a_second_email(backend) {
+        let app = TestApp::spawn(backend).await;
+        let body = json!({"email": "ada@example.com", "user_type": "live"});
+
+        let first = app.post_with_key(SEND, &body, "send-1").await;
+        // Same meaning, other key order and spacing: still the same request.
+        let same = json!({"user_type": "live", "email": "ada@example.com"});
+        let again = app.post_with_key(SEND, &same, "send-1").await;
+
+        assert_eq!(first.status, 200, "{}", first.body);
+        assert!(!replayed(&first));
+        assert_eq!(again.status, 200, "a real second send would meet the cooldown: {}", again.body);
+        assert!(replayed(&again));
+        assert_eq!(again.body, first.body);
+        app.wait_for_empty_outbox().await;
+        assert_eq!(app.smtp.messages_to("ada@example.com").len(), 1, "one email");
+
+        // Without the key, the same body is a new request: the cooldown applies.
+        app.send_otp("ada@example.com", "live")
+            .await
+            .assert_error(429, "resend_cooldown");
+    }
+
+    async fn a_key_reused_with_another_body_is_refused(backend) {
+        let app = TestApp::spawn(backend).await;
+        let first = app
+            .post_with_key(SEND, &json!({"email": "ada@example.com", "user_type": "live"}), "k")
+            .await;
+        assert_eq!(first.status, 200);
+
+        let other = app
+            .post_with_key(SEND, &json!({"email": "bob@example.com", "user_type": "live"}), "k")
+            .await;
+
+        other.assert_error(422, "idempotency_key_reused");
+        app.wait_for_empty_outbox().await;
+        assert!(app.smtp.messages_to("bob@example.com").is_empty(), "nothing ran");
+    }
+
+    async fn keys_are_scoped_per_route(backend) {
+        let app = TestApp::spawn(backend).await;
+        let sent = app
+            .post_with_key(SEND, &json!({"email": "ada@example.com", "user_type": "live"}), "shared")
+            .await;
+        assert_eq!(sent.status, 200);
+        let code = app.code_in_message("ada@example.com", 1).await;
+
+        let verified = app
+            .post_with_key(
+                VERIFY,
+                &json!({"email": "ada@example.com", "user_type": "live", "otp_code": code}),
+                "shared",
+            )
+            .await;
+
+        assert_eq!(verified.status, 200, "{}", verified.body);
+        assert!(!replayed(&verified));
+    }
+
+    async fn a_replayed_verify_returns_the_same_signup_token(backend) {
+        let app = TestApp::spawn(backend).await;
+        let code = app.send_and_read_code("ada@example.com", "live").await;
+        let body = json!({"email": "ada@example.com", "user_type": "live", "otp_code": code});
+
+        let first = app.post_with_key(VERIFY, &body, "verify-1").await;
+        // The client timed out and retries: the code is used up, the answer is kept.
+        let retry = app.post_with_key(VERIFY, &body, "verify-1").await;
+
+        assert_eq!(first.status, 200, "{}", first.body);
+        assert_eq!(retry.status, 200, "{}", retry.body);
+        assert!(replayed(&retry));
+        assert_eq!(retry.body["signup_token"], first.body["signup_token"]);
+        assert_eq!(retry.body, first.body);
+        // Without the key the code is spent, as before.
+        app.verify_otp("ada@example.com", "live", &code)
+            .await
+            .assert_error(400, "invalid_otp");
+        // The replayed token registers the account.
+        let registered = app
+            .post_json(REGISTER, &json!({
+                "email": "ada@example.com", "user_type": "live", "password": PASSWORD,
+                "signup_token": retry.body["signup_token"]
+            }))
+            .await;
+        assert_eq!(registered.status, 201, "{}", registered.body);
+    }
+
+    async fn a_replayed_wrong_code_spends_no_second_attempt(backend) {
+        let app = TestApp::spawn_with(backend, |config| config.otp.max_attempts = 2).await;
+        let code = app.send_and_read_code("ada@example.com", "live").await;
+        let wrong = json!({"email": "ada@example.com", "user_type": "live", "otp_code": wrong_code(&code)});
+
+        let first = app.post_with_key(VERIFY, &wrong, "guess").await;
+        let second = app.post_with_key(VERIFY, &wrong, "guess").await;
+        let third = app.post_with_key(VERIFY, &wrong, "guess").await;
+
+        first.assert_error(400, "invalid_otp");
+        second.assert_error(400, "invalid_otp");
+        assert!(replayed(&second) && replayed(&third));
+        assert_eq!(third.body, first.body);
+        // One attempt of two is spent: the right code still works.
+        let verified = app.verify_otp("ada@example.com", "live", &code).await;
+        assert_eq!(verified.status, 200, "{}", verified.body);
+    }
+
+    async fn a_replayed_register_makes_no_second_account(backend) {
+        let app = TestApp::spawn(backend).await;
+        let token = app.signup_token("ada@example.com", "live").await;
+        let body = json!({
+            "email": "ada@example.com", "user_type": "live", "password": PASSWORD,
+            "full_name": "Ada", "signup_token": token
+        });
+
+        let first = app.post_with_key(REGISTER, &body, "register-1").await;
+        let retry = app.post_with_key(REGISTER, &body, "register-1").await;
+
+        assert_eq!(first.status, 201, "{}", first.body);
+        assert_eq!(retry.status, 201, "not 409 already_registered: {}", retry.body);
+        assert!(replayed(&retry));
+        assert_eq!(retry.body, first.body);
+        let accounts: i64 =
+            app.with_conn(|conn| schema::users::table.count().get_result(conn).unwrap());
+        assert_eq!(accounts, 1);
+        // A new key is a new request: the address is taken.
+        app.post_with_key(REGISTER, &body, "register-2")
+            .await
+            .assert_error(409, "already_registered");
+    }
+
+    async fn a_replayed_register_without_token_sends_one_activation_email(backend) {
+        let app = TestApp::spawn(backend).await;
+        let body = json!({"email": "ada@example.com", "user_type": "demo", "password": PASSWORD});
+
+        let first = app.post_with_key(REGISTER, &body, "pending").await;
+        let retry = app.post_with_key(REGISTER, &body, "pending").await;
+
+        assert_eq!(first.status, 201, "{}", first.body);
+        assert_eq!(first.body["status"], "pending_activation");
+        assert!(replayed(&retry));
+        assert_eq!(retry.body, first.body);
+        app.wait_for_empty_outbox().await;
+        assert_eq!(app.smtp.messages_to("ada@example.com").len(), 1);
+    }
+
+    async fn a_key_still_running_is_in_use_until_its_lock_lapses(backend) {
+        let app = TestApp::spawn(backend).await;
+        let body = json!({"email": "ada@example.com", "user_type": "live"});
+        let first = app.post_with_key(SEND, &body, "running").await;
+        assert_eq!(first.status, 200);
+        app.with_conn(|conn| {
+            diesel::update(schema::idempotency_keys::table)
+                .set((
+                    schema::idempotency_keys::status_code.eq(None::<i32>),
+                    schema::idempotency_keys::response.eq(None::<Vec<u8>>),
+                ))
+                .execute(conn)
+                .unwrap()
+        });
+        // Now the key looks like a request that claimed it and has not answered
+        // yet (or whose instance died before it could).
+
+        app.post_with_key(SEND, &body, "running")
+            .await
+            .assert_error(409, "idempotency_key_in_use");
+
+        // The lock lapses after a minute: the retry runs anew (a fresh send, past
+        // the resend cooldown too).
+        app.advance(Duration::from_secs(61));
+        let rerun = app.post_with_key(SEND, &body, "running").await;
+        assert_eq!(rerun.status, 200, "{}", rerun.body);
+        assert!(!replayed(&rerun));
+        app.smtp.wait_for_messages_to("ada@example.com", 2).await;
+    }
+
+    async fn throttled_answers_are_not_kept_and_expired_keys_are_cleaned_up(backend) {
+        let app = TestApp::spawn(backend).await;
+        app.send_otp("ada@example.com", "live").await;
+        let body = json!({"email": "ada@example.com", "user_type": "live"});
+
+        let throttled = app.post_with_key(SEND, &body, "later").await;
+        throttled.assert_error(429, "resend_cooldown");
+        assert!(stored_keys(&app).is_empty(), "a 429 asks for a retry, so nothing is kept");
+
+        app.advance(Duration::from_secs(61));
+        let retried = app.post_with_key(SEND, &body, "later").await;
+        assert_eq!(retried.status, 200, "the same key now runs: {}", retried.body);
+        assert_eq!(stored_keys(&app).len(), 1);
+
+        app.advance(Duration::from_secs(601));
+        let report = app.service().cleanup().await.unwrap();
+        assert_eq!(report.idempotency_keys, 1);
+        assert!(stored_keys(&app).is_empty());
+    }
+
+    async fn stored_answers_are_sealed(backend) {
+        let app = TestApp::spawn(backend).await;
+        let code = app.send_and_read_code("ada@example.com", "live").await;
+        let verified = app
+            .post_with_key(
+                VERIFY,
+                &json!({"email": "ada@example.com", "user_type": "live", "otp_code": code}),
+                "sealed",
+            )
+            .await;
+        let token = verified.body["signup_token"].as_str().unwrap().to_owned();
+
+        let stored = stored_keys(&app);
+        assert_eq!(stored.len(), 1);
+        assert_eq!(stored[0].status_code, Some(200));
+        let response = stored[0].response.as_ref().unwrap();
+        let token_bytes = token.as_bytes();
+        assert!(!response.windows(token_bytes.len()).any(|w| w == token_bytes));
+        assert!(!response.windows(code.len()).any(|w| w == code.as_bytes()));
+        assert!(!stored[0].fingerprint.windows(code.len()).any(|w| w == code.as_bytes()));
+    }
+
+    async fn malformed_keys_are_refused(backend) {
+        let app = TestApp::spawn(backend).await;
+        let body = json!({"email": "ada@example.com", "user_type": "live"});
+        let long = "k".repeat(256);
+        for key in ["", long.as_str(), "caf\u{e9}"] {
+            let response = app
+                .request_with(
+                    "POST",
+                    SEND,
+                    &[("content-type", "application/json"), ("idempotency-key", key)],
+                    serde_json::to_vec(&body).unwrap(),
+                )
+                .await;
+            response.assert_error(400, "invalid_idempotency_key");
+        }
+        let max = "k".repeat(255);
+        assert_eq!(app.post_with_key(SEND, &body, &max).await.status, 200);
+    }
+}
+
+/// Two requests with one key at the same time: the second arrives while the first
+/// runs and gets a 409. The first is held inside its flow by a table lock that a
+/// test transaction takes (PostgreSQL; SQLite serialises writers in-process, so
+/// there the window between claiming a key and running is not reachable).
+#[actix_web::test]
+async fn a_concurrent_repeat_gets_409_while_the_first_runs() {
+    if crate::helpers::postgres_url().is_none() {
+        eprintln!("TEST_DATABASE_URL is not set: PostgreSQL case not run");
+        return;
+    }
+    let app = TestApp::spawn(Backend::Postgres).await;
+    let body = json!({"email": "ada@example.com", "user_type": "live"});
+    let mut holder = app.conn();
+    diesel::sql_query("BEGIN").execute(&mut *holder).unwrap();
+    diesel::sql_query("LOCK TABLE otp_send_limits IN SHARE ROW EXCLUSIVE MODE")
+        .execute(&mut *holder)
+        .unwrap();
+
+    let first = app.post_with_key(SEND, &body, "together");
+    let second = async {
+        // Once the first holds the key (its row is there, unanswered), repeat.
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while stored_keys(&app).is_empty() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the first never claimed its key"
+            );
+            actix_web::rt::time::sleep(Duration::from_millis(10)).await;
+        }
+        let second = app.post_with_key(SEND, &body, "together").await;
+        diesel::sql_query("COMMIT").execute(&mut *holder).unwrap();
+        second
+    };
+    let (first, second) = futures_util::join!(first, second);
+
+    second.assert_error(409, "idempotency_key_in_use");
+    assert_eq!(first.status, 200, "{}", first.body);
+    let third = app.post_with_key(SEND, &body, "together").await;
+    assert!(replayed(&third));
+    assert_eq!(third.body, first.body);
+}
