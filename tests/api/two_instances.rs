@@ -165,3 +165,37 @@ async fn instances_starting_together_on_a_fresh_database_both_come_up() {
         .collect();
     assert_eq!(servers.len(), 3);
 }
+
+#[actix_web::test]
+async fn a_verify_retried_through_the_other_instance_is_replayed() {
+    let Some(pair) = Pair::start().await else {
+        eprintln!("TEST_DATABASE_URL is not set: two-instance test not run");
+        return;
+    };
+    let code = pair.send(0, "retry@example.com").await;
+    let body = json!({ "email": "retry@example.com", "user_type": "live", "otp_code": code });
+    let verify = |instance: usize| {
+        let url = format!(
+            "{}/api/v1/users/signup/verify-otp",
+            pair.instances[instance].address
+        );
+        let request = pair
+            .client
+            .post(url)
+            .insert_header(("idempotency-key", "mobile-retry-1"));
+        let body = body.clone();
+        async move {
+            let mut response = request.send_json(&body).await.unwrap();
+            let replayed = response.headers().contains_key("idempotent-replayed");
+            let json: Value = response.json().await.unwrap();
+            (response.status().as_u16(), replayed, json)
+        }
+    };
+
+    let (status, replayed, first) = verify(0).await;
+    let (retry_status, retry_replayed, retry) = verify(1).await;
+
+    assert_eq!((status, replayed), (200, false), "{first}");
+    assert_eq!((retry_status, retry_replayed), (200, true), "{retry}");
+    assert_eq!(retry["signup_token"], first["signup_token"]);
+}
