@@ -7,6 +7,8 @@
 # source change does not rebuild them. SQLite, libpq and OpenSSL are compiled in
 # (bundled and vendored): the binary needs only libc.
 FROM rust:1.95-slim-bookworm AS build
+# Refuses a build with the benchmark-only `deterministic-codes` feature.
+ENV SIGNUP_OTP_RELEASE_IMAGE=1
 RUN apt-get update \
     && apt-get install -y --no-install-recommends make perl \
     && rm -rf /var/lib/apt/lists/*
@@ -20,6 +22,7 @@ RUN mkdir src \
 COPY src src
 COPY migrations migrations
 COPY templates templates
+COPY static static
 RUN touch src/main.rs src/lib.rs \
     && cargo build --release --locked \
     && strip target/release/signup-otp \

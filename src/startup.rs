@@ -37,6 +37,12 @@ pub enum StartupError {
     },
 }
 
+impl db::MayLoseConnection for StartupError {
+    fn lost_connection(&self) -> bool {
+        matches!(self, StartupError::Database(error) if error.lost_connection())
+    }
+}
+
 /// A bound, migrated, ready-to-run service.
 pub struct Application {
     port: u16,
@@ -58,6 +64,11 @@ impl Application {
         config: Config,
         clock: Arc<dyn Clock>,
     ) -> Result<Self, StartupError> {
+        #[cfg(feature = "deterministic-codes")]
+        log::error!(
+            "BENCHMARK BUILD: every code is the first {} digits of 1234567890; never serve users with it",
+            config.otp.length
+        );
         let metrics = Metrics::new();
         let events = Events::new(metrics.clone());
         let pool = db::build_observed_pool(

@@ -10,7 +10,7 @@ mod pool;
 
 pub use crate::schema;
 pub use migrations::{MigrationError, applied_migrations, revert_last_migration, run_migrations};
-pub use pool::{ConnectionManager, DbPool, build_observed_pool, build_pool};
+pub use pool::{ConnectionManager, DbPool, PooledDb, build_observed_pool, build_pool};
 
 use diesel::connection::{AnsiTransactionManager, Connection, TransactionManager};
 use diesel::result::Error as DieselError;
@@ -79,20 +79,38 @@ fn is_connection_loss(message: &str) -> bool {
     SIGNS.iter().any(|sign| message.contains(sign))
 }
 
+/// An error that may say the database connection was lost: the pool then drops
+/// that connection instead of handing it out again.
+pub trait MayLoseConnection {
+    fn lost_connection(&self) -> bool;
+}
+
+impl MayLoseConnection for DbError {
+    fn lost_connection(&self) -> bool {
+        matches!(self, DbError::Unavailable(_))
+    }
+}
+
 /// Runs blocking Diesel work on actix's blocking thread pool with a pooled
 /// connection, so async workers never wait on the database.
 pub async fn run<T, E, F>(pool: &DbPool, work: F) -> Result<T, E>
 where
     F: FnOnce(&mut DbConnection) -> Result<T, E> + Send + 'static,
     T: Send + 'static,
-    E: From<DbError> + Send + 'static,
+    E: From<DbError> + MayLoseConnection + Send + 'static,
 {
     let pool = pool.clone();
     actix_web::web::block(move || {
         let mut conn = pool
             .get()
             .map_err(|e| E::from(DbError::Unavailable(Box::new(e))))?;
-        work(&mut conn)
+        let result = work(&mut conn);
+        if let Err(error) = &result
+            && error.lost_connection()
+        {
+            conn.discard();
+        }
+        result
     })
     .await
     .map_err(|_| E::from(DbError::Task))?

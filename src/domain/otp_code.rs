@@ -1,9 +1,5 @@
 use std::fmt;
 
-use rand::RngExt;
-use rand::rand_core::UnwrapErr;
-use rand::rngs::SysRng;
-
 /// A one-time code as the user types it: a fixed number of decimal digits.
 ///
 /// It is a secret: `Debug` is redacted and there is no `Display`; the only ways
@@ -11,10 +7,26 @@ use rand::rngs::SysRng;
 #[derive(Clone, PartialEq, Eq)]
 pub struct OtpCode(String);
 
+/// What every code is in a build with the `deterministic-codes` feature.
+#[cfg(feature = "deterministic-codes")]
+pub const DETERMINISTIC: &str = "1234567890";
+
+// The container image is built with SIGNUP_OTP_RELEASE_IMAGE set: a benchmark
+// build must never become an image.
+#[cfg(feature = "deterministic-codes")]
+const _: () = assert!(
+    option_env!("SIGNUP_OTP_RELEASE_IMAGE").is_none(),
+    "the deterministic-codes feature is for benchmarks and is refused in the container image"
+);
+
 impl OtpCode {
     /// A fresh code of `length` digits, each uniform, drawn from the operating
     /// system's CSPRNG and zero-padded (so `000123` is as likely as `987654`).
+    #[cfg(not(feature = "deterministic-codes"))]
     pub fn generate(length: usize) -> Self {
+        use rand::RngExt;
+        use rand::rand_core::UnwrapErr;
+        use rand::rngs::SysRng;
         // A failure to read OS entropy is unrecoverable for a service whose job is
         // unguessable codes: panicking (one failed request) beats a weak code.
         let mut rng = UnwrapErr(SysRng);
@@ -22,6 +34,12 @@ impl OtpCode {
             .map(|_| char::from(b'0' + rng.random_range(0..10u8)))
             .collect();
         Self(digits)
+    }
+
+    /// Benchmark builds only: always the first `length` digits of `1234567890`.
+    #[cfg(feature = "deterministic-codes")]
+    pub fn generate(length: usize) -> Self {
+        Self(DETERMINISTIC[..length].to_owned())
     }
 
     /// Reads a code a user submitted: surrounding white space is ignored; anything
@@ -58,6 +76,7 @@ mod tests {
         }
     }
 
+    #[cfg(not(feature = "deterministic-codes"))]
     #[test]
     fn every_digit_appears_in_every_position() {
         // 2,000 six-digit codes: the chance that a given digit never shows up in a
@@ -70,6 +89,13 @@ mod tests {
             }
         }
         assert!(seen.iter().flatten().all(|&s| s), "{seen:?}");
+    }
+
+    #[cfg(feature = "deterministic-codes")]
+    #[test]
+    fn benchmark_builds_issue_the_known_code() {
+        assert_eq!(OtpCode::generate(6).expose(), "123456");
+        assert_eq!(OtpCode::generate(4).expose(), "1234");
     }
 
     #[test]

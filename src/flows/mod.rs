@@ -75,6 +75,12 @@ pub(crate) fn whole_seconds_until(
     Duration::from_secs(micros.unsigned_abs().div_ceil(1_000_000).max(1))
 }
 
+impl crate::db::MayLoseConnection for FlowError {
+    fn lost_connection(&self) -> bool {
+        matches!(self, FlowError::Database(error) if error.lost_connection())
+    }
+}
+
 impl From<diesel::result::Error> for FlowError {
     fn from(error: diesel::result::Error) -> Self {
         FlowError::Database(DbError::from(error))

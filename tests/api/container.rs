@@ -37,12 +37,29 @@ fn the_image_is_built_in_stages_with_a_dependency_layer() {
         manifest < first_build && first_build < sources,
         "dependencies build before the sources arrive"
     );
-    for folder in ["migrations", "templates"] {
+    for folder in ["migrations", "templates", "static"] {
         assert!(
             dockerfile.contains(&format!("COPY {folder} {folder}")),
             "{folder} is compiled in"
         );
     }
+}
+
+#[test]
+fn the_image_refuses_benchmark_builds() {
+    let dockerfile = dockerfile();
+    let set = dockerfile
+        .find("ENV SIGNUP_OTP_RELEASE_IMAGE=1")
+        .expect("the build stage sets SIGNUP_OTP_RELEASE_IMAGE");
+    let first_build = dockerfile.find("cargo build").unwrap();
+    assert!(set < first_build, "set before anything is compiled");
+    assert!(
+        !dockerfile.contains("deterministic-codes"),
+        "no benchmark feature in the image"
+    );
+    // The crate refuses the feature when that variable is set at build time.
+    let source = std::fs::read_to_string("src/domain/otp_code.rs").unwrap();
+    assert!(source.contains("option_env!(\"SIGNUP_OTP_RELEASE_IMAGE\").is_none()"));
 }
 
 #[test]
