@@ -1,18 +1,16 @@
 -- pgbench script: the SQL statements the service issues for one send-otp to a new address, then verify-otp with the right code,
 -- as PostgreSQL's statement log shows them (log_statement = 'all'), in the same
--- transactions and order, with literals where the service binds values. The
--- leading SELECT 1 is the pool's check on checkout. Written by gen.py.
+-- transactions and order, with literals where the service binds values.
+-- Written by gen.py.
 \set n random(1, 2000000000)
-SELECT 1;
 BEGIN;
 SELECT "otp_send_limits"."email", "otp_send_limits"."user_type", "otp_send_limits"."last_sent_at", "otp_send_limits"."window_started_at", "otp_send_limits"."sends_in_window", "otp_send_limits"."day_started_at", "otp_send_limits"."sends_in_day" FROM "otp_send_limits" WHERE (("otp_send_limits"."email" = ('pgb-' || :client_id::text || '-' || :n::text || '@example.com')) AND ("otp_send_limits"."user_type" = 'live')) LIMIT 1;
 INSERT INTO "otp_send_limits" ("email", "user_type", "last_sent_at", "window_started_at", "sends_in_window", "day_started_at", "sends_in_day") VALUES (('pgb-' || :client_id::text || '-' || :n::text || '@example.com'), 'live', (now() AT TIME ZONE 'UTC'), (now() AT TIME ZONE 'UTC'), 1, (now() AT TIME ZONE 'UTC'), 1) ON CONFLICT DO NOTHING;
 SELECT "users"."id", "users"."is_active" FROM "users" WHERE ("users"."email" = ('pgb-' || :client_id::text || '-' || :n::text || '@example.com')) LIMIT 1;
-INSERT INTO "signup_otps" ("email", "user_type", "otp_hash", "attempts", "created_at", "expires_at", "is_verified", "verified_at") VALUES (('pgb-' || :client_id::text || '-' || :n::text || '@example.com'), 'live', '\xabababababababababababababababababababababababababababababababab'::bytea, 0, (now() AT TIME ZONE 'UTC'), ((now() AT TIME ZONE 'UTC') + interval '10 minutes'), false, DEFAULT) ON CONFLICT ("email", "user_type") DO UPDATE SET "otp_hash" = '\xabababababababababababababababababababababababababababababababab'::bytea, "attempts" = 0, "created_at" = (now() AT TIME ZONE 'UTC'), "expires_at" = ((now() AT TIME ZONE 'UTC') + interval '10 minutes'), "is_verified" = false, "verified_at" = NULL;
+INSERT INTO signup_otps (email, user_type, otp_hash, attempts, created_at, expires_at, is_verified, verified_at) VALUES (('pgb-' || :client_id::text || '-' || :n::text || '@example.com'), 'live', '\xabababababababababababababababababababababababababababababababab'::bytea, 0, (now() AT TIME ZONE 'UTC'), ((now() AT TIME ZONE 'UTC') + interval '10 minutes'), false, NULL) ON CONFLICT (email, user_type) DO UPDATE SET otp_hash = excluded.otp_hash, attempts = excluded.attempts, created_at = excluded.created_at, expires_at = excluded.expires_at, is_verified = excluded.is_verified, verified_at = excluded.verified_at;
 DELETE FROM "email_outbox" WHERE (("email_outbox"."recipient" = ('pgb-' || :client_id::text || '-' || :n::text || '@example.com')) AND ("email_outbox"."user_type" = 'live'));
 INSERT INTO "email_outbox" ("kind", "recipient", "user_type", "payload", "created_at", "expires_at", "next_attempt_at") VALUES ('signup_code', ('pgb-' || :client_id::text || '-' || :n::text || '@example.com'), 'live', '\x01cdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcd'::bytea, (now() AT TIME ZONE 'UTC'), ((now() AT TIME ZONE 'UTC') + interval '10 minutes'), (now() AT TIME ZONE 'UTC'));
 COMMIT;
-SELECT 1;
 BEGIN;
 SELECT "verify_lockouts"."email", "verify_lockouts"."user_type", "verify_lockouts"."consecutive_failures", "verify_lockouts"."locked_until", "verify_lockouts"."last_failure_at" FROM "verify_lockouts" WHERE (("verify_lockouts"."email" = ('pgb-' || :client_id::text || '-' || :n::text || '@example.com')) AND ("verify_lockouts"."user_type" = 'live')) LIMIT 1;
 SELECT "signup_otps"."id" AS otp_id, "signup_otps"."email", "signup_otps"."user_type", "signup_otps"."otp_hash", "signup_otps"."attempts", "signup_otps"."created_at", "signup_otps"."expires_at", "signup_otps"."is_verified", "signup_otps"."verified_at", "signup_otps"."user_id", "signup_otps"."demo_user_id" FROM "signup_otps" WHERE (("signup_otps"."email" = ('pgb-' || :client_id::text || '-' || :n::text || '@example.com')) AND ("signup_otps"."user_type" = 'live')) LIMIT 1 \gset

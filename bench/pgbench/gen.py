@@ -19,7 +19,6 @@ INACTIVE = "('inactive-' || :client_id::text || '-' || :i::text || '@example.com
 
 def send(E, account_exists):
     lines = [
-        "SELECT 1;",
         "BEGIN;",
         f'SELECT "otp_send_limits"."email", "otp_send_limits"."user_type", "otp_send_limits"."last_sent_at", "otp_send_limits"."window_started_at", "otp_send_limits"."sends_in_window", "otp_send_limits"."day_started_at", "otp_send_limits"."sends_in_day" FROM "otp_send_limits" WHERE (("otp_send_limits"."email" = {E}) AND ("otp_send_limits"."user_type" = \'live\')) LIMIT 1;',
         f'INSERT INTO "otp_send_limits" ("email", "user_type", "last_sent_at", "window_started_at", "sends_in_window", "day_started_at", "sends_in_day") VALUES ({E}, \'live\', {NOW}, {NOW}, 1, {NOW}, 1) ON CONFLICT DO NOTHING;',
@@ -27,14 +26,14 @@ def send(E, account_exists):
     if not account_exists:
         lines += [
             f'SELECT "users"."id", "users"."is_active" FROM "users" WHERE ("users"."email" = {E}) LIMIT 1;',
-            f'INSERT INTO "signup_otps" ("email", "user_type", "otp_hash", "attempts", "created_at", "expires_at", "is_verified", "verified_at") VALUES ({E}, \'live\', {HASH}, 0, {NOW}, {LATER}, false, DEFAULT) ON CONFLICT ("email", "user_type") DO UPDATE SET "otp_hash" = {HASH}, "attempts" = 0, "created_at" = {NOW}, "expires_at" = {LATER}, "is_verified" = false, "verified_at" = NULL;',
+            f"INSERT INTO signup_otps (email, user_type, otp_hash, attempts, created_at, expires_at, is_verified, verified_at) VALUES ({E}, 'live', {HASH}, 0, {NOW}, {LATER}, false, NULL) ON CONFLICT (email, user_type) DO UPDATE SET otp_hash = excluded.otp_hash, attempts = excluded.attempts, created_at = excluded.created_at, expires_at = excluded.expires_at, is_verified = excluded.is_verified, verified_at = excluded.verified_at;",
         ]
         kind = "signup_code"
     else:
         lines += [
             f'SELECT "users"."id" AS uid, "users"."is_active" FROM "users" WHERE ("users"."email" = {E}) LIMIT 1 \\gset',
             f'DELETE FROM "signup_otps" WHERE (((("signup_otps"."email" = {E}) AND ("signup_otps"."user_type" = \'live\')) AND ("signup_otps"."user_id" IS NULL)) AND ("signup_otps"."demo_user_id" IS NULL));',
-            f'INSERT INTO "otps" ("user_id", "demo_user_id", "otp_hash", "attempts", "created_at", "expires_at") VALUES (:uid, DEFAULT, {HASH}, 0, {NOW}, {LATER}) ON CONFLICT ("user_id") DO UPDATE SET "otp_hash" = {HASH}, "attempts" = 0, "created_at" = {NOW}, "expires_at" = {LATER};',
+            f"INSERT INTO otps (user_id, otp_hash, attempts, created_at, expires_at) VALUES (:uid, {HASH}, 0, {NOW}, {LATER}) ON CONFLICT (user_id) DO UPDATE SET otp_hash = excluded.otp_hash, attempts = excluded.attempts, created_at = excluded.created_at, expires_at = excluded.expires_at;",
         ]
         kind = "activation_code"
     lines += [
@@ -47,7 +46,6 @@ def send(E, account_exists):
 
 def verify_head(E):
     return [
-        "SELECT 1;",
         "BEGIN;",
         f'SELECT "verify_lockouts"."email", "verify_lockouts"."user_type", "verify_lockouts"."consecutive_failures", "verify_lockouts"."locked_until", "verify_lockouts"."last_failure_at" FROM "verify_lockouts" WHERE (("verify_lockouts"."email" = {E}) AND ("verify_lockouts"."user_type" = \'live\')) LIMIT 1;',
     ]
@@ -63,7 +61,7 @@ def verify_wrong(E):
     return verify_head(E) + [
         signup_row(E, True),
         'UPDATE "signup_otps" SET "attempts" = ("signup_otps"."attempts" + 1) WHERE (("signup_otps"."id" = :otp_id) AND ("signup_otps"."attempts" < 1000));',
-        f'INSERT INTO "verify_lockouts" ("email", "user_type", "consecutive_failures", "locked_until", "last_failure_at") VALUES ({E}, \'live\', 1, DEFAULT, {NOW}) ON CONFLICT ("email", "user_type") DO UPDATE SET "consecutive_failures" = ("verify_lockouts"."consecutive_failures" + 1), "last_failure_at" = {NOW};',
+        f"INSERT INTO verify_lockouts (email, user_type, consecutive_failures, last_failure_at) VALUES ({E}, 'live', 1, {NOW}) ON CONFLICT (email, user_type) DO UPDATE SET consecutive_failures = verify_lockouts.consecutive_failures + 1, last_failure_at = excluded.last_failure_at;",
         f'UPDATE "verify_lockouts" SET "consecutive_failures" = 0, "locked_until" = {LATER} WHERE ((("verify_lockouts"."email" = {E}) AND ("verify_lockouts"."user_type" = \'live\')) AND ("verify_lockouts"."consecutive_failures" >= 10000));',
         "COMMIT;",
     ]
@@ -92,8 +90,8 @@ def verify_activation(E):
 
 HEADER = """-- pgbench script: the SQL statements the service issues for one {what},
 -- as PostgreSQL's statement log shows them (log_statement = 'all'), in the same
--- transactions and order, with literals where the service binds values. The
--- leading SELECT 1 is the pool's check on checkout. Written by gen.py.
+-- transactions and order, with literals where the service binds values.
+-- Written by gen.py.
 """
 
 SCRIPTS = {

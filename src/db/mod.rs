@@ -7,6 +7,7 @@
 mod migrations;
 pub mod models;
 mod pool;
+pub mod sql;
 
 pub use crate::schema;
 pub use migrations::{MigrationError, applied_migrations, revert_last_migration, run_migrations};

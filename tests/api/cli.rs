@@ -76,7 +76,7 @@ on_both_backends! {
         assert!(output.starts_with("deleted 2 expired codes (2 signup, 0 activation)"), "{output}");
         let left: Vec<String> = schema::signup_otps::table
             .select(schema::signup_otps::email)
-            .load(&mut conn)
+            .load(&mut **conn)
             .unwrap();
         assert_eq!(left, ["kept@example.com"]);
     }

@@ -285,9 +285,9 @@ async fn a_concurrent_repeat_gets_409_while_the_first_runs() {
     let app = TestApp::spawn(Backend::Postgres).await;
     let body = json!({"email": "ada@example.com", "user_type": "live"});
     let mut holder = app.conn();
-    diesel::sql_query("BEGIN").execute(&mut *holder).unwrap();
+    diesel::sql_query("BEGIN").execute(&mut **holder).unwrap();
     diesel::sql_query("LOCK TABLE otp_send_limits IN SHARE ROW EXCLUSIVE MODE")
-        .execute(&mut *holder)
+        .execute(&mut **holder)
         .unwrap();
 
     let first = app.post_with_key(SEND, &body, "together");
@@ -302,7 +302,7 @@ async fn a_concurrent_repeat_gets_409_while_the_first_runs() {
             actix_web::rt::time::sleep(Duration::from_millis(10)).await;
         }
         let second = app.post_with_key(SEND, &body, "together").await;
-        diesel::sql_query("COMMIT").execute(&mut *holder).unwrap();
+        diesel::sql_query("COMMIT").execute(&mut **holder).unwrap();
         second
     };
     let (first, second) = futures_util::join!(first, second);

@@ -4,6 +4,8 @@
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
+use crate::db::sql::{Bind, Statement};
+
 use crate::db::DbConnection;
 use crate::db::schema::{demo_users, users};
 use crate::domain::{EmailAddress, UserType};
@@ -79,14 +81,26 @@ impl Account {
     /// Marks the account active; returns whether it was inactive before.
     pub fn activate(conn: &mut DbConnection, id: AccountId) -> QueryResult<bool> {
         let changed = match id {
-            AccountId::Live(id) => diesel::update(users::table)
-                .filter(users::id.eq(id).and(users::is_active.eq(false)))
-                .set(users::is_active.eq(true))
-                .execute(conn)?,
-            AccountId::Demo(id) => diesel::update(demo_users::table)
-                .filter(demo_users::id.eq(id).and(demo_users::is_active.eq(false)))
-                .set(demo_users::is_active.eq(true))
-                .execute(conn)?,
+            AccountId::Live(id) => Statement::new(
+                &[
+                    "UPDATE users SET is_active = ",
+                    " WHERE id = ",
+                    " AND is_active = ",
+                    "",
+                ],
+                vec![Bind::Bool(true), Bind::Int(id), Bind::Bool(false)],
+            )
+            .execute(conn)?,
+            AccountId::Demo(id) => Statement::new(
+                &[
+                    "UPDATE demo_users SET is_active = ",
+                    " WHERE id = ",
+                    " AND is_active = ",
+                    "",
+                ],
+                vec![Bind::Bool(true), Bind::Int(id), Bind::Bool(false)],
+            )
+            .execute(conn)?,
         };
         Ok(changed == 1)
     }

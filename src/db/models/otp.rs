@@ -6,7 +6,29 @@ use diesel::prelude::*;
 use super::AccountId;
 use crate::db::DbConnection;
 use crate::db::schema::otps;
-use crate::per_backend;
+use crate::db::sql::{Bind, Statement};
+
+/// The account's code, replaced whole when there is one (by live or demo account).
+const UPSERT_LIVE: &[&str] = &[
+    "INSERT INTO otps (user_id, otp_hash, attempts, created_at, expires_at) VALUES (",
+    ", ",
+    ", ",
+    ", ",
+    ", ",
+    ") ON CONFLICT (user_id) DO UPDATE SET otp_hash = excluded.otp_hash, \
+     attempts = excluded.attempts, created_at = excluded.created_at, \
+     expires_at = excluded.expires_at",
+];
+const UPSERT_DEMO: &[&str] = &[
+    "INSERT INTO otps (demo_user_id, otp_hash, attempts, created_at, expires_at) VALUES (",
+    ", ",
+    ", ",
+    ", ",
+    ", ",
+    ") ON CONFLICT (demo_user_id) DO UPDATE SET otp_hash = excluded.otp_hash, \
+     attempts = excluded.attempts, created_at = excluded.created_at, \
+     expires_at = excluded.expires_at",
+];
 
 #[derive(Queryable, Selectable, Identifiable)]
 #[diesel(table_name = otps, check_for_backend(diesel::pg::Pg, diesel::sqlite::Sqlite))]
@@ -55,28 +77,22 @@ impl<'a> NewOtp<'a> {
 
     /// Stores the account's code, or replaces its previous one and resets its attempts.
     pub fn upsert(&self, conn: &mut DbConnection) -> QueryResult<()> {
-        use crate::db::schema::otps::dsl::*;
-        let replace = (
-            otp_hash.eq(self.otp_hash),
-            attempts.eq(0),
-            created_at.eq(self.created_at),
-            expires_at.eq(self.expires_at),
-        );
-        if self.user_id.is_some() {
-            per_backend!(conn, |c| diesel::insert_into(otps)
-                .values(self)
-                .on_conflict(user_id)
-                .do_update()
-                .set(replace)
-                .execute(c))?;
-        } else {
-            per_backend!(conn, |c| diesel::insert_into(otps)
-                .values(self)
-                .on_conflict(demo_user_id)
-                .do_update()
-                .set(replace)
-                .execute(c))?;
-        }
+        let (conflict, account) = match (self.user_id, self.demo_user_id) {
+            (Some(id), _) => (UPSERT_LIVE, id),
+            (None, Some(id)) => (UPSERT_DEMO, id),
+            (None, None) => unreachable!("an activation code belongs to an account"),
+        };
+        Statement::new(
+            conflict,
+            vec![
+                Bind::Int(account),
+                Bind::Bytes(self.otp_hash),
+                Bind::Int(self.attempts),
+                Bind::Time(self.created_at),
+                Bind::Time(self.expires_at),
+            ],
+        )
+        .execute(conn)?;
         Ok(())
     }
 }
@@ -103,11 +119,15 @@ impl Otp {
         id: i32,
         max_attempts: i32,
     ) -> QueryResult<bool> {
-        let changed = diesel::update(otps::table)
-            .filter(otps::id.eq(id))
-            .filter(otps::attempts.lt(max_attempts))
-            .set(otps::attempts.eq(otps::attempts + 1))
-            .execute(conn)?;
+        let changed = Statement::new(
+            &[
+                "UPDATE otps SET attempts = attempts + 1 WHERE id = ",
+                " AND attempts < ",
+                "",
+            ],
+            vec![Bind::Int(id), Bind::Int(max_attempts)],
+        )
+        .execute(conn)?;
         Ok(changed == 1)
     }
 

@@ -5,6 +5,8 @@
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
+use crate::db::sql::{Bind, Statement};
+
 use crate::db::schema::email_outbox;
 use crate::db::{DbConnection, write_transaction};
 
@@ -45,9 +47,29 @@ impl NewOutboxMessage<'_> {
                 .filter(email_outbox::user_type.eq(self.user_type)),
         )
         .execute(conn)?;
-        diesel::insert_into(email_outbox::table)
-            .values(self)
-            .execute(conn)?;
+        Statement::new(
+            &[
+                "INSERT INTO email_outbox (kind, recipient, user_type, payload, created_at, \
+                 expires_at, next_attempt_at) VALUES (",
+                ", ",
+                ", ",
+                ", ",
+                ", ",
+                ", ",
+                ", ",
+                ")",
+            ],
+            vec![
+                Bind::Text(self.kind),
+                Bind::Text(self.recipient),
+                Bind::Text(self.user_type),
+                Bind::Bytes(self.payload),
+                Bind::Time(self.created_at),
+                Bind::Time(self.expires_at),
+                Bind::Time(self.next_attempt_at),
+            ],
+        )
+        .execute(conn)?;
         Ok(())
     }
 }

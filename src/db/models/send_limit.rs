@@ -5,10 +5,11 @@
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
+use crate::db::sql::{Bind, Statement};
+
 use crate::db::DbConnection;
 use crate::db::schema::otp_send_limits;
 use crate::domain::{EmailAddress, UserType};
-use crate::per_backend;
 
 #[derive(Debug, Clone, PartialEq, Eq, Queryable, Selectable, Insertable)]
 #[diesel(table_name = otp_send_limits, check_for_backend(diesel::pg::Pg, diesel::sqlite::Sqlite))]
@@ -39,10 +40,29 @@ impl SendLimit {
     /// send inserted one first (`ON CONFLICT DO NOTHING`, so the transaction
     /// stays usable and the caller can re-read the winner's record).
     pub fn insert_new(&self, conn: &mut DbConnection) -> QueryResult<bool> {
-        let inserted = per_backend!(conn, |c| diesel::insert_into(otp_send_limits::table)
-            .values(self)
-            .on_conflict_do_nothing()
-            .execute(c))?;
+        let inserted = Statement::new(
+            &[
+                "INSERT INTO otp_send_limits (email, user_type, last_sent_at, window_started_at, \
+                 sends_in_window, day_started_at, sends_in_day) VALUES (",
+                ", ",
+                ", ",
+                ", ",
+                ", ",
+                ", ",
+                ", ",
+                ") ON CONFLICT DO NOTHING",
+            ],
+            vec![
+                Bind::Text(&self.email),
+                Bind::Text(&self.user_type),
+                Bind::Time(self.last_sent_at),
+                Bind::Time(self.window_started_at),
+                Bind::Int(self.sends_in_window),
+                Bind::MaybeTime(self.day_started_at),
+                Bind::Int(self.sends_in_day),
+            ],
+        )
+        .execute(conn)?;
         Ok(inserted == 1)
     }
 
@@ -52,19 +72,34 @@ impl SendLimit {
     /// return `false` (on PostgreSQL the second writer waits for the first's row
     /// lock, then re-reads the row and no longer matches).
     pub fn replace(&self, conn: &mut DbConnection, expected: &SendLimit) -> QueryResult<bool> {
-        use crate::db::schema::otp_send_limits::dsl::*;
-        let changed = diesel::update(otp_send_limits.find((&expected.email, &expected.user_type)))
-            .filter(last_sent_at.eq(expected.last_sent_at))
-            .filter(window_started_at.eq(expected.window_started_at))
-            .filter(sends_in_window.eq(expected.sends_in_window))
-            .set((
-                last_sent_at.eq(self.last_sent_at),
-                window_started_at.eq(self.window_started_at),
-                sends_in_window.eq(self.sends_in_window),
-                day_started_at.eq(self.day_started_at),
-                sends_in_day.eq(self.sends_in_day),
-            ))
-            .execute(conn)?;
+        let changed = Statement::new(
+            &[
+                "UPDATE otp_send_limits SET last_sent_at = ",
+                ", window_started_at = ",
+                ", sends_in_window = ",
+                ", day_started_at = ",
+                ", sends_in_day = ",
+                " WHERE email = ",
+                " AND user_type = ",
+                " AND last_sent_at = ",
+                " AND window_started_at = ",
+                " AND sends_in_window = ",
+                "",
+            ],
+            vec![
+                Bind::Time(self.last_sent_at),
+                Bind::Time(self.window_started_at),
+                Bind::Int(self.sends_in_window),
+                Bind::MaybeTime(self.day_started_at),
+                Bind::Int(self.sends_in_day),
+                Bind::Text(&expected.email),
+                Bind::Text(&expected.user_type),
+                Bind::Time(expected.last_sent_at),
+                Bind::Time(expected.window_started_at),
+                Bind::Int(expected.sends_in_window),
+            ],
+        )
+        .execute(conn)?;
         Ok(changed == 1)
     }
 

@@ -5,11 +5,12 @@
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
+use crate::db::sql::{Bind, Statement};
+
 use super::AccountId;
 use crate::db::DbConnection;
 use crate::db::schema::signup_otps;
 use crate::domain::{EmailAddress, UserType};
-use crate::per_backend;
 
 #[derive(Queryable, Selectable, Identifiable)]
 #[diesel(table_name = signup_otps, check_for_backend(diesel::pg::Pg, diesel::sqlite::Sqlite))]
@@ -64,20 +65,34 @@ impl<'a> NewSignupOtp<'a> {
     /// `create_signup_otp`: stores the code, or replaces the address's previous
     /// one, resetting its attempts and verification.
     pub fn upsert(&self, conn: &mut DbConnection) -> QueryResult<()> {
-        use crate::db::schema::signup_otps::dsl::*;
-        per_backend!(conn, |c| diesel::insert_into(signup_otps)
-            .values(self)
-            .on_conflict((email, user_type))
-            .do_update()
-            .set((
-                otp_hash.eq(self.otp_hash),
-                attempts.eq(0),
-                created_at.eq(self.created_at),
-                expires_at.eq(self.expires_at),
-                is_verified.eq(false),
-                verified_at.eq(None::<NaiveDateTime>),
-            ))
-            .execute(c))?;
+        Statement::new(
+            &[
+                "INSERT INTO signup_otps (email, user_type, otp_hash, attempts, created_at, \
+                 expires_at, is_verified, verified_at) VALUES (",
+                ", ",
+                ", ",
+                ", ",
+                ", ",
+                ", ",
+                ", ",
+                ", ",
+                ") ON CONFLICT (email, user_type) DO UPDATE SET otp_hash = excluded.otp_hash, \
+                 attempts = excluded.attempts, created_at = excluded.created_at, \
+                 expires_at = excluded.expires_at, is_verified = excluded.is_verified, \
+                 verified_at = excluded.verified_at",
+            ],
+            vec![
+                Bind::Text(self.email),
+                Bind::Text(self.user_type),
+                Bind::Bytes(self.otp_hash),
+                Bind::Int(self.attempts),
+                Bind::Time(self.created_at),
+                Bind::Time(self.expires_at),
+                Bind::Bool(self.is_verified),
+                Bind::MaybeTime(self.verified_at),
+            ],
+        )
+        .execute(conn)?;
         Ok(())
     }
 }
@@ -110,11 +125,15 @@ impl SignupOtp {
         id: i32,
         max_attempts: i32,
     ) -> QueryResult<bool> {
-        let changed = diesel::update(signup_otps::table)
-            .filter(signup_otps::id.eq(id))
-            .filter(signup_otps::attempts.lt(max_attempts))
-            .set(signup_otps::attempts.eq(signup_otps::attempts + 1))
-            .execute(conn)?;
+        let changed = Statement::new(
+            &[
+                "UPDATE signup_otps SET attempts = attempts + 1 WHERE id = ",
+                " AND attempts < ",
+                "",
+            ],
+            vec![Bind::Int(id), Bind::Int(max_attempts)],
+        )
+        .execute(conn)?;
         Ok(changed == 1)
     }
 
@@ -129,17 +148,28 @@ impl SignupOtp {
         now: NaiveDateTime,
         keep_until: NaiveDateTime,
     ) -> QueryResult<bool> {
-        let changed = diesel::update(signup_otps::table)
-            .filter(signup_otps::id.eq(id))
-            .filter(signup_otps::is_verified.eq(false))
-            .filter(signup_otps::attempts.lt(max_attempts))
-            .filter(signup_otps::expires_at.gt(now))
-            .set((
-                signup_otps::is_verified.eq(true),
-                signup_otps::verified_at.eq(now),
-                signup_otps::expires_at.eq(keep_until),
-            ))
-            .execute(conn)?;
+        let changed = Statement::new(
+            &[
+                "UPDATE signup_otps SET is_verified = ",
+                ", verified_at = ",
+                ", expires_at = ",
+                " WHERE id = ",
+                " AND is_verified = ",
+                " AND attempts < ",
+                " AND expires_at > ",
+                "",
+            ],
+            vec![
+                Bind::Bool(true),
+                Bind::Time(now),
+                Bind::Time(keep_until),
+                Bind::Int(id),
+                Bind::Bool(false),
+                Bind::Int(max_attempts),
+                Bind::Time(now),
+            ],
+        )
+        .execute(conn)?;
         Ok(changed == 1)
     }
 

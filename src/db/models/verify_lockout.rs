@@ -4,10 +4,11 @@
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
+use crate::db::sql::{Bind, Statement};
+
 use crate::db::DbConnection;
 use crate::db::schema::verify_lockouts;
 use crate::domain::{EmailAddress, UserType};
-use crate::per_backend;
 
 #[derive(Debug, Clone, PartialEq, Eq, Queryable, Selectable, Insertable)]
 #[diesel(table_name = verify_lockouts, check_for_backend(diesel::pg::Pg, diesel::sqlite::Sqlite))]
@@ -49,30 +50,39 @@ impl VerifyLockout {
         threshold: i32,
         lock_until: NaiveDateTime,
     ) -> QueryResult<Option<NaiveDateTime>> {
-        use crate::db::schema::verify_lockouts::dsl as v;
-        let first = VerifyLockout {
-            email: email.as_str().to_owned(),
-            user_type: user_type.as_str().to_owned(),
-            consecutive_failures: 1,
-            locked_until: None,
-            last_failure_at: now,
-        };
-        per_backend!(conn, |c| diesel::insert_into(v::verify_lockouts)
-            .values(&first)
-            .on_conflict((v::email, v::user_type))
-            .do_update()
-            .set((
-                v::consecutive_failures.eq(v::consecutive_failures + 1),
-                v::last_failure_at.eq(now),
-            ))
-            .execute(c))?;
-        let locked = diesel::update(v::verify_lockouts.find((email.as_str(), user_type.as_str())))
-            .filter(v::consecutive_failures.ge(threshold))
-            .set((
-                v::consecutive_failures.eq(0),
-                v::locked_until.eq(lock_until),
-            ))
-            .execute(conn)?;
+        Statement::new(
+            &[
+                "INSERT INTO verify_lockouts (email, user_type, consecutive_failures, \
+                 last_failure_at) VALUES (",
+                ", ",
+                ", 1, ",
+                ") ON CONFLICT (email, user_type) DO UPDATE SET \
+                 consecutive_failures = verify_lockouts.consecutive_failures + 1, \
+                 last_failure_at = excluded.last_failure_at",
+            ],
+            vec![
+                Bind::Text(email.as_str()),
+                Bind::Text(user_type.as_str()),
+                Bind::Time(now),
+            ],
+        )
+        .execute(conn)?;
+        let locked = Statement::new(
+            &[
+                "UPDATE verify_lockouts SET consecutive_failures = 0, locked_until = ",
+                " WHERE email = ",
+                " AND user_type = ",
+                " AND consecutive_failures >= ",
+                "",
+            ],
+            vec![
+                Bind::Time(lock_until),
+                Bind::Text(email.as_str()),
+                Bind::Text(user_type.as_str()),
+                Bind::Int(threshold),
+            ],
+        )
+        .execute(conn)?;
         Ok((locked == 1).then_some(lock_until))
     }
 

@@ -1,0 +1,142 @@
+//! Hand-written statements that the connection prepares once and reuses.
+//!
+//! Diesel prepares and caches SELECTs and DELETEs, but never UPDATEs, upserts or
+//! INSERTs with optional values (keyed by the query's type, their SQL could vary
+//! from call to call), so PostgreSQL parsed and planned those on every call. In
+//! pgbench the send-otp transaction ran at about two thirds of its prepared rate
+//! that way. A [`Statement`] is SQL text with typed binds: diesel caches it by
+//! that text, and its placeholders come out as `$n` on PostgreSQL and `?` on
+//! SQLite, so one statement serves both backends.
+
+use chrono::NaiveDateTime;
+use diesel::backend::Backend;
+use diesel::query_builder::{AstPass, QueryFragment, QueryId};
+use diesel::serialize::ToSql;
+use diesel::sql_types::{Binary, Bool, HasSqlType, Integer, Nullable, Text, Timestamp};
+use diesel::{QueryResult, RunQueryDsl};
+
+use super::DbConnection;
+use crate::per_backend;
+
+/// One bound value.
+#[derive(Debug, Clone, Copy)]
+pub enum Bind<'a> {
+    Text(&'a str),
+    Int(i32),
+    Bytes(&'a [u8]),
+    Bool(bool),
+    Time(NaiveDateTime),
+    MaybeTime(Option<NaiveDateTime>),
+}
+
+/// SQL text split at its placeholders: `parts[0] bind[0] parts[1] bind[1] …`.
+#[derive(Debug)]
+pub struct Statement<'a> {
+    parts: &'static [&'static str],
+    binds: Vec<Bind<'a>>,
+}
+
+impl<'a> Statement<'a> {
+    /// `parts` has one more element than `binds`.
+    pub fn new(parts: &'static [&'static str], binds: Vec<Bind<'a>>) -> Self {
+        debug_assert_eq!(parts.len(), binds.len() + 1, "{parts:?}");
+        Self { parts, binds }
+    }
+
+    /// Runs the statement on whichever backend `conn` is; returns the rows changed.
+    pub fn execute(self, conn: &mut DbConnection) -> QueryResult<usize> {
+        per_backend!(conn, |c| RunQueryDsl::execute(self, c))
+    }
+}
+
+impl<DB> QueryFragment<DB> for Statement<'_>
+where
+    DB: Backend
+        + HasSqlType<Text>
+        + HasSqlType<Integer>
+        + HasSqlType<Binary>
+        + HasSqlType<Bool>
+        + HasSqlType<Timestamp>,
+    str: ToSql<Text, DB>,
+    i32: ToSql<Integer, DB>,
+    [u8]: ToSql<Binary, DB>,
+    bool: ToSql<Bool, DB>,
+    NaiveDateTime: ToSql<Timestamp, DB>,
+    Option<NaiveDateTime>: ToSql<Nullable<Timestamp>, DB>,
+{
+    fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, DB>) -> QueryResult<()> {
+        let mut binds = self.binds.iter();
+        for (i, part) in self.parts.iter().enumerate() {
+            if i > 0 {
+                match binds.next().expect("one bind between two parts") {
+                    Bind::Text(value) => out.push_bind_param::<Text, str>(value)?,
+                    Bind::Int(value) => out.push_bind_param::<Integer, i32>(value)?,
+                    Bind::Bytes(value) => out.push_bind_param::<Binary, [u8]>(value)?,
+                    Bind::Bool(value) => out.push_bind_param::<Bool, bool>(value)?,
+                    Bind::Time(value) => out.push_bind_param::<Timestamp, NaiveDateTime>(value)?,
+                    Bind::MaybeTime(value) => {
+                        out.push_bind_param::<Nullable<Timestamp>, Option<NaiveDateTime>>(value)?
+                    }
+                }
+            }
+            out.push_sql(part);
+        }
+        Ok(())
+    }
+}
+
+impl QueryId for Statement<'_> {
+    type QueryId = ();
+    // No static id: the statement cache then keys it by its SQL text.
+    const HAS_STATIC_QUERY_ID: bool = false;
+}
+
+impl<Conn> RunQueryDsl<Conn> for Statement<'_> {}
+
+#[cfg(test)]
+mod tests {
+    use diesel::Connection;
+    use diesel::connection::SimpleConnection;
+
+    use super::*;
+
+    #[test]
+    fn binds_land_between_the_parts_on_sqlite() {
+        let mut conn =
+            DbConnection::Sqlite(diesel::SqliteConnection::establish(":memory:").unwrap());
+        if let DbConnection::Sqlite(c) = &mut conn {
+            c.batch_execute(
+                "CREATE TABLE t (a TEXT, b INTEGER, c BLOB, d BOOLEAN, e TIMESTAMP, f TIMESTAMP)",
+            )
+            .unwrap();
+        }
+        let now = chrono::Utc::now().naive_utc();
+        let insert = |conn: &mut DbConnection| {
+            Statement::new(
+                &["INSERT INTO t VALUES (", ", ", ", ", ", ", ", ", ", ", ")"],
+                vec![
+                    Bind::Text("x"),
+                    Bind::Int(7),
+                    Bind::Bytes(b"\x00\x01"),
+                    Bind::Bool(true),
+                    Bind::Time(now),
+                    Bind::MaybeTime(None),
+                ],
+            )
+            .execute(conn)
+        };
+        assert_eq!(insert(&mut conn).unwrap(), 1);
+        assert_eq!(
+            insert(&mut conn).unwrap(),
+            1,
+            "the cached statement runs again"
+        );
+        let changed = Statement::new(
+            &["UPDATE t SET b = b + 1 WHERE a = ", " AND b < ", ""],
+            vec![Bind::Text("x"), Bind::Int(8)],
+        )
+        .execute(&mut conn)
+        .unwrap();
+        assert_eq!(changed, 2);
+    }
+}
