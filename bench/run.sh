@@ -85,7 +85,6 @@ FROM generate_series(1, $SEEDED) i;
 INSERT INTO users (email, is_active)
 SELECT 'inactive-' || t || '-' || i || '@example.com', false
 FROM generate_series(0, $threads - 1) t, generate_series(1, $per) i;
-ANALYZE;
 SQL
     else
         python3 - "${url#sqlite://}" "$SEEDED" "$threads" "$per" <<'PY'
