@@ -62,7 +62,7 @@ def main(raw_path, startup_path):
         errors = sum(int(float(e)) for e in cell["errors"])
         print(f"| {scenario} | {concurrency} | {backend} | {fmt(rps)} | {fmt(median(cell['p50_ms']), 2)} "
               f"| {fmt(p99, 2)} | {fmt(median(cell['p999_ms']), 2)} | {errors} | {fmt(peak)} "
-              f"| {fmt(tps)} | {'—' if ratio is None else f'{ratio:.0%}'} |")
+              f"| {fmt(tps)} | {'—' if ratio is None else f'{ratio:.1%}'} |")
     print()
     print(f"Median of {max(runs.values(), default=0)} runs per cell; errors are summed over the runs. "
           "pgbench runs the scenario's statements (bench/pgbench/) at the same concurrency; "
@@ -89,7 +89,7 @@ def main(raw_path, startup_path):
             ratio = ratios.get((scenario, concurrency))
             check(f"{scenario} at {concurrency} >= {floor:.0%} of pgbench",
                   None if ratio is None else ratio >= floor,
-                  "—" if ratio is None else f"{ratio:.0%}")
+                  "—" if ratio is None else f"{ratio:.1%}")
     for scenario in ("send", "verify_wrong"):
         p99 = p99s.get((scenario, 16))
         check(f"{scenario} p99 at 16 < 5 ms", None if p99 is None else p99 < 5,
