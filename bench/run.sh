@@ -46,7 +46,8 @@ cleanup() {
 trap cleanup EXIT
 
 need_wrk
-command -v pgbench >/dev/null || { apt-get update -qq && apt-get install -y -qq postgresql-contrib >/dev/null; }
+# pgbench and psql come with Debian's PostgreSQL packages (our machines run the server).
+command -v pgbench >/dev/null || { apt-get update -qq && apt-get install -y -qq postgresql-15 >/dev/null; }
 command -v psql >/dev/null || { apt-get update -qq && apt-get install -y -qq postgresql-client >/dev/null; }
 
 echo "building the benchmark binary (deterministic codes) ..." >&2

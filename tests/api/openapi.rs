@@ -157,15 +157,7 @@ async fn the_docs_page_and_its_assets_come_from_the_binary() {
 /// Debian's `chromium` (CI installs it); elsewhere it says so and passes.
 #[actix_web::test]
 async fn the_docs_page_renders_in_a_browser() {
-    let chromium = ["/usr/bin/chromium", "/usr/bin/chromium-browser"]
-        .into_iter()
-        .find(|path| std::path::Path::new(path).exists());
-    let Some(chromium) = chromium else {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "CI must have chromium installed"
-        );
-        eprintln!("chromium is not installed: docs page rendering not checked");
+    let Some(chromium) = crate::helpers::browser::chromium() else {
         return;
     };
     let app = TestApp::spawn(Backend::Sqlite).await;
@@ -173,19 +165,8 @@ async fn the_docs_page_renders_in_a_browser() {
     let url = format!("{}{DOCS_PATH}", app.address);
     let dom = actix_web::web::block(move || {
         std::process::Command::new(chromium)
-            .args([
-                "--headless",
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-dev-shm-usage",
-                "--disable-quic",
-                "--no-first-run",
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--disable-sync",
-                "--virtual-time-budget=10000",
-                "--dump-dom",
-            ])
+            .args(crate::helpers::browser::HEADLESS_FLAGS)
+            .args(["--virtual-time-budget=10000", "--dump-dom"])
             .arg(format!("--user-data-dir={}", profile.path().display()))
             .arg(url)
             .output()
