@@ -4,9 +4,9 @@
 //! INSERTs with optional values (keyed by the query's type, their SQL could vary
 //! from call to call), so PostgreSQL parsed and planned those on every call. In
 //! pgbench the send-otp transaction ran at about two thirds of its prepared rate
-//! that way. A [`Statement`] is SQL text with typed binds: diesel caches it by
-//! that text, and its placeholders come out as `$n` on PostgreSQL and `?` on
-//! SQLite, so one statement serves both backends.
+//! that way. A [`Statement`] is SQL text with `?` placeholders and typed binds:
+//! diesel caches it by that text, and the placeholders come out as `$n` on
+//! PostgreSQL and `?` on SQLite, so one statement serves both backends.
 
 use chrono::NaiveDateTime;
 use diesel::backend::Backend;
@@ -29,18 +29,17 @@ pub enum Bind<'a> {
     MaybeTime(Option<NaiveDateTime>),
 }
 
-/// SQL text split at its placeholders: `parts[0] bind[0] parts[1] bind[1] …`.
+/// SQL text with one `?` per bind, in order (the text holds no other `?`).
 #[derive(Debug)]
 pub struct Statement<'a> {
-    parts: &'static [&'static str],
+    sql: &'static str,
     binds: Vec<Bind<'a>>,
 }
 
 impl<'a> Statement<'a> {
-    /// `parts` has one more element than `binds`.
-    pub fn new(parts: &'static [&'static str], binds: Vec<Bind<'a>>) -> Self {
-        debug_assert_eq!(parts.len(), binds.len() + 1, "{parts:?}");
-        Self { parts, binds }
+    pub fn new(sql: &'static str, binds: Vec<Bind<'a>>) -> Self {
+        debug_assert_eq!(sql.matches('?').count(), binds.len(), "{sql}");
+        Self { sql, binds }
     }
 
     /// Runs the statement on whichever backend `conn` is; returns the rows changed.
@@ -66,9 +65,9 @@ where
 {
     fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, DB>) -> QueryResult<()> {
         let mut binds = self.binds.iter();
-        for (i, part) in self.parts.iter().enumerate() {
+        for (i, part) in self.sql.split('?').enumerate() {
             if i > 0 {
-                match binds.next().expect("one bind between two parts") {
+                match binds.next().expect("one bind per placeholder") {
                     Bind::Text(value) => out.push_bind_param::<Text, str>(value)?,
                     Bind::Int(value) => out.push_bind_param::<Integer, i32>(value)?,
                     Bind::Bytes(value) => out.push_bind_param::<Binary, [u8]>(value)?,
@@ -113,7 +112,7 @@ mod tests {
         let now = chrono::Utc::now().naive_utc();
         let insert = |conn: &mut DbConnection| {
             Statement::new(
-                &["INSERT INTO t VALUES (", ", ", ", ", ", ", ", ", ", ", ")"],
+                "INSERT INTO t VALUES (?, ?, ?, ?, ?, ?)",
                 vec![
                     Bind::Text("x"),
                     Bind::Int(7),
@@ -132,7 +131,7 @@ mod tests {
             "the cached statement runs again"
         );
         let changed = Statement::new(
-            &["UPDATE t SET b = b + 1 WHERE a = ", " AND b < ", ""],
+            "UPDATE t SET b = b + 1 WHERE a = ? AND b < ?",
             vec![Bind::Text("x"), Bind::Int(8)],
         )
         .execute(&mut conn)

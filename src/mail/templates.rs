@@ -21,45 +21,34 @@ struct Messages {
     account_exists: Template,
 }
 
+/// A message's two files in a locale's folder, compiled in.
+macro_rules! template {
+    ($locale:literal, $kind:literal) => {
+        Template {
+            text: include_str!(concat!(
+                "../../templates/email/",
+                $locale,
+                "/",
+                $kind,
+                ".txt"
+            )),
+            html: include_str!(concat!(
+                "../../templates/email/",
+                $locale,
+                "/",
+                $kind,
+                ".html"
+            )),
+        }
+    };
+}
+
 macro_rules! messages {
     ($locale:literal) => {
         Messages {
-            signup_code: Template {
-                text: include_str!(concat!(
-                    "../../templates/email/",
-                    $locale,
-                    "/signup_code.txt"
-                )),
-                html: include_str!(concat!(
-                    "../../templates/email/",
-                    $locale,
-                    "/signup_code.html"
-                )),
-            },
-            activation_code: Template {
-                text: include_str!(concat!(
-                    "../../templates/email/",
-                    $locale,
-                    "/activation_code.txt"
-                )),
-                html: include_str!(concat!(
-                    "../../templates/email/",
-                    $locale,
-                    "/activation_code.html"
-                )),
-            },
-            account_exists: Template {
-                text: include_str!(concat!(
-                    "../../templates/email/",
-                    $locale,
-                    "/account_exists.txt"
-                )),
-                html: include_str!(concat!(
-                    "../../templates/email/",
-                    $locale,
-                    "/account_exists.html"
-                )),
-            },
+            signup_code: template!($locale, "signup_code"),
+            activation_code: template!($locale, "activation_code"),
+            account_exists: template!($locale, "account_exists"),
         }
     };
 }

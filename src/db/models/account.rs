@@ -82,22 +82,12 @@ impl Account {
     pub fn activate(conn: &mut DbConnection, id: AccountId) -> QueryResult<bool> {
         let changed = match id {
             AccountId::Live(id) => Statement::new(
-                &[
-                    "UPDATE users SET is_active = ",
-                    " WHERE id = ",
-                    " AND is_active = ",
-                    "",
-                ],
+                "UPDATE users SET is_active = ? WHERE id = ? AND is_active = ?",
                 vec![Bind::Bool(true), Bind::Int(id), Bind::Bool(false)],
             )
             .execute(conn)?,
             AccountId::Demo(id) => Statement::new(
-                &[
-                    "UPDATE demo_users SET is_active = ",
-                    " WHERE id = ",
-                    " AND is_active = ",
-                    "",
-                ],
+                "UPDATE demo_users SET is_active = ? WHERE id = ? AND is_active = ?",
                 vec![Bind::Bool(true), Bind::Int(id), Bind::Bool(false)],
             )
             .execute(conn)?,

@@ -9,26 +9,16 @@ use crate::db::schema::otps;
 use crate::db::sql::{Bind, Statement};
 
 /// The account's code, replaced whole when there is one (by live or demo account).
-const UPSERT_LIVE: &[&str] = &[
-    "INSERT INTO otps (user_id, otp_hash, attempts, created_at, expires_at) VALUES (",
-    ", ",
-    ", ",
-    ", ",
-    ", ",
-    ") ON CONFLICT (user_id) DO UPDATE SET otp_hash = excluded.otp_hash, \
-     attempts = excluded.attempts, created_at = excluded.created_at, \
-     expires_at = excluded.expires_at",
-];
-const UPSERT_DEMO: &[&str] = &[
-    "INSERT INTO otps (demo_user_id, otp_hash, attempts, created_at, expires_at) VALUES (",
-    ", ",
-    ", ",
-    ", ",
-    ", ",
-    ") ON CONFLICT (demo_user_id) DO UPDATE SET otp_hash = excluded.otp_hash, \
-     attempts = excluded.attempts, created_at = excluded.created_at, \
-     expires_at = excluded.expires_at",
-];
+const UPSERT_LIVE: &str = "\
+    INSERT INTO otps (user_id, otp_hash, attempts, created_at, expires_at) \
+    VALUES (?, ?, ?, ?, ?) ON CONFLICT (user_id) DO UPDATE SET \
+    otp_hash = excluded.otp_hash, attempts = excluded.attempts, \
+    created_at = excluded.created_at, expires_at = excluded.expires_at";
+const UPSERT_DEMO: &str = "\
+    INSERT INTO otps (demo_user_id, otp_hash, attempts, created_at, expires_at) \
+    VALUES (?, ?, ?, ?, ?) ON CONFLICT (demo_user_id) DO UPDATE SET \
+    otp_hash = excluded.otp_hash, attempts = excluded.attempts, \
+    created_at = excluded.created_at, expires_at = excluded.expires_at";
 
 #[derive(Queryable, Selectable, Identifiable)]
 #[diesel(table_name = otps, check_for_backend(diesel::pg::Pg, diesel::sqlite::Sqlite))]
@@ -120,11 +110,7 @@ impl Otp {
         max_attempts: i32,
     ) -> QueryResult<bool> {
         let changed = Statement::new(
-            &[
-                "UPDATE otps SET attempts = attempts + 1 WHERE id = ",
-                " AND attempts < ",
-                "",
-            ],
+            "UPDATE otps SET attempts = attempts + 1 WHERE id = ? AND attempts < ?",
             vec![Bind::Int(id), Bind::Int(max_attempts)],
         )
         .execute(conn)?;

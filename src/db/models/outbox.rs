@@ -48,17 +48,8 @@ impl NewOutboxMessage<'_> {
         )
         .execute(conn)?;
         Statement::new(
-            &[
-                "INSERT INTO email_outbox (kind, recipient, user_type, payload, created_at, \
-                 expires_at, next_attempt_at) VALUES (",
-                ", ",
-                ", ",
-                ", ",
-                ", ",
-                ", ",
-                ", ",
-                ")",
-            ],
+            "INSERT INTO email_outbox (kind, recipient, user_type, payload, created_at, \
+             expires_at, next_attempt_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
             vec![
                 Bind::Text(self.kind),
                 Bind::Text(self.recipient),

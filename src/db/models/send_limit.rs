@@ -41,17 +41,9 @@ impl SendLimit {
     /// stays usable and the caller can re-read the winner's record).
     pub fn insert_new(&self, conn: &mut DbConnection) -> QueryResult<bool> {
         let inserted = Statement::new(
-            &[
-                "INSERT INTO otp_send_limits (email, user_type, last_sent_at, window_started_at, \
-                 sends_in_window, day_started_at, sends_in_day) VALUES (",
-                ", ",
-                ", ",
-                ", ",
-                ", ",
-                ", ",
-                ", ",
-                ") ON CONFLICT DO NOTHING",
-            ],
+            "INSERT INTO otp_send_limits (email, user_type, last_sent_at, \
+             window_started_at, sends_in_window, day_started_at, sends_in_day) VALUES (?, \
+             ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
             vec![
                 Bind::Text(&self.email),
                 Bind::Text(&self.user_type),
@@ -73,19 +65,10 @@ impl SendLimit {
     /// lock, then re-reads the row and no longer matches).
     pub fn replace(&self, conn: &mut DbConnection, expected: &SendLimit) -> QueryResult<bool> {
         let changed = Statement::new(
-            &[
-                "UPDATE otp_send_limits SET last_sent_at = ",
-                ", window_started_at = ",
-                ", sends_in_window = ",
-                ", day_started_at = ",
-                ", sends_in_day = ",
-                " WHERE email = ",
-                " AND user_type = ",
-                " AND last_sent_at = ",
-                " AND window_started_at = ",
-                " AND sends_in_window = ",
-                "",
-            ],
+            "UPDATE otp_send_limits SET last_sent_at = ?, window_started_at = ?, \
+             sends_in_window = ?, day_started_at = ?, sends_in_day = ? WHERE email = ? AND \
+             user_type = ? AND last_sent_at = ? AND window_started_at = ? AND \
+             sends_in_window = ?",
             vec![
                 Bind::Time(self.last_sent_at),
                 Bind::Time(self.window_started_at),

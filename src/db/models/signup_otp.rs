@@ -66,21 +66,12 @@ impl<'a> NewSignupOtp<'a> {
     /// one, resetting its attempts and verification.
     pub fn upsert(&self, conn: &mut DbConnection) -> QueryResult<()> {
         Statement::new(
-            &[
-                "INSERT INTO signup_otps (email, user_type, otp_hash, attempts, created_at, \
-                 expires_at, is_verified, verified_at) VALUES (",
-                ", ",
-                ", ",
-                ", ",
-                ", ",
-                ", ",
-                ", ",
-                ", ",
-                ") ON CONFLICT (email, user_type) DO UPDATE SET otp_hash = excluded.otp_hash, \
-                 attempts = excluded.attempts, created_at = excluded.created_at, \
-                 expires_at = excluded.expires_at, is_verified = excluded.is_verified, \
-                 verified_at = excluded.verified_at",
-            ],
+            "INSERT INTO signup_otps (email, user_type, otp_hash, attempts, created_at, \
+             expires_at, is_verified, verified_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON \
+             CONFLICT (email, user_type) DO UPDATE SET otp_hash = excluded.otp_hash, \
+             attempts = excluded.attempts, created_at = excluded.created_at, expires_at = \
+             excluded.expires_at, is_verified = excluded.is_verified, verified_at = \
+             excluded.verified_at",
             vec![
                 Bind::Text(self.email),
                 Bind::Text(self.user_type),
@@ -126,11 +117,7 @@ impl SignupOtp {
         max_attempts: i32,
     ) -> QueryResult<bool> {
         let changed = Statement::new(
-            &[
-                "UPDATE signup_otps SET attempts = attempts + 1 WHERE id = ",
-                " AND attempts < ",
-                "",
-            ],
+            "UPDATE signup_otps SET attempts = attempts + 1 WHERE id = ? AND attempts < ?",
             vec![Bind::Int(id), Bind::Int(max_attempts)],
         )
         .execute(conn)?;
@@ -149,16 +136,8 @@ impl SignupOtp {
         keep_until: NaiveDateTime,
     ) -> QueryResult<bool> {
         let changed = Statement::new(
-            &[
-                "UPDATE signup_otps SET is_verified = ",
-                ", verified_at = ",
-                ", expires_at = ",
-                " WHERE id = ",
-                " AND is_verified = ",
-                " AND attempts < ",
-                " AND expires_at > ",
-                "",
-            ],
+            "UPDATE signup_otps SET is_verified = ?, verified_at = ?, expires_at = ? WHERE \
+             id = ? AND is_verified = ? AND attempts < ? AND expires_at > ?",
             vec![
                 Bind::Bool(true),
                 Bind::Time(now),

@@ -51,15 +51,10 @@ impl VerifyLockout {
         lock_until: NaiveDateTime,
     ) -> QueryResult<Option<NaiveDateTime>> {
         Statement::new(
-            &[
-                "INSERT INTO verify_lockouts (email, user_type, consecutive_failures, \
-                 last_failure_at) VALUES (",
-                ", ",
-                ", 1, ",
-                ") ON CONFLICT (email, user_type) DO UPDATE SET \
-                 consecutive_failures = verify_lockouts.consecutive_failures + 1, \
-                 last_failure_at = excluded.last_failure_at",
-            ],
+            "INSERT INTO verify_lockouts (email, user_type, consecutive_failures, \
+             last_failure_at) VALUES (?, ?, 1, ?) ON CONFLICT (email, user_type) DO UPDATE \
+             SET consecutive_failures = verify_lockouts.consecutive_failures + 1, \
+             last_failure_at = excluded.last_failure_at",
             vec![
                 Bind::Text(email.as_str()),
                 Bind::Text(user_type.as_str()),
@@ -68,13 +63,8 @@ impl VerifyLockout {
         )
         .execute(conn)?;
         let locked = Statement::new(
-            &[
-                "UPDATE verify_lockouts SET consecutive_failures = 0, locked_until = ",
-                " WHERE email = ",
-                " AND user_type = ",
-                " AND consecutive_failures >= ",
-                "",
-            ],
+            "UPDATE verify_lockouts SET consecutive_failures = 0, locked_until = ? WHERE \
+             email = ? AND user_type = ? AND consecutive_failures >= ?",
             vec![
                 Bind::Time(lock_until),
                 Bind::Text(email.as_str()),
