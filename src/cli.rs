@@ -8,7 +8,7 @@ use crate::config::Config;
 use crate::courier::Outbox;
 use crate::db;
 use crate::events::Events;
-use crate::flows::SignupService;
+use crate::flows::{PasswordHashers, SignupService};
 use crate::metrics::Metrics;
 
 type CliResult = Result<(), Box<dyn Error + Send + Sync>>;
@@ -81,22 +81,23 @@ pub fn import_redis(config: &Config, redis_url: &str, prefix: &str, delete: bool
     let options = ImportOptions {
         prefix: prefix.to_owned(),
         delete,
-        default_ttl: config.otp.ttl,
         now: SystemClock.now(),
     };
     let report = import::import(
         &mut conn,
         &mut redis,
-        &OtpHasher::new(&config.otp_secret),
+        &OtpHasher::new(&config.keyring()),
         &options,
     )?;
     for outcome in [
         Outcome::Imported,
         Outcome::SkippedExpired,
+        Outcome::SkippedNoExpiry,
         Outcome::SkippedMalformedKey,
         Outcome::SkippedBadUserType,
         Outcome::SkippedMalformedCode,
-        Outcome::SkippedAlreadyPresent,
+        Outcome::SkippedHasState,
+        Outcome::SkippedAlreadyImported,
         Outcome::SkippedAccountExists,
         Outcome::Failed,
     ] {
@@ -124,13 +125,15 @@ pub fn openapi() -> CliResult {
 pub fn cleanup(config: Config) -> CliResult {
     actix_web::rt::System::new().block_on(async move {
         let pool = db::build_pool(&config.database, 1, config.db_pool_timeout);
+        let keyring = config.keyring();
         let service = SignupService::new(
             pool,
-            Outbox::new(&config.otp_secret),
+            Outbox::new(&keyring),
             Arc::new(SystemClock),
             config.otp,
-            &config.otp_secret,
+            &keyring,
             Events::new(Metrics::new()),
+            PasswordHashers::start(1, 1),
         );
         let report = service.cleanup().await?;
         println!(
@@ -140,6 +143,10 @@ pub fn cleanup(config: Config) -> CliResult {
             report.otps,
             report.send_limits
         );
+        let proofs = report.signup_tokens + report.pending_registrations;
+        if proofs > 0 {
+            println!("and {proofs} expired signup tokens and pending registrations");
+        }
         if report.lockouts > 0 {
             println!("and {} expired verification lockouts", report.lockouts);
         }

@@ -15,19 +15,26 @@ use rand::rngs::SysRng;
 use crate::domain::Locale;
 use crate::telemetry::LogFormat;
 
-/// Shortest accepted `OTP_SECRET`, in bytes: the HMAC-SHA256 key should carry at
-/// least 256 bits.
+/// Shortest accepted `OTP_SECRET`, in characters.
 pub const MIN_SECRET_LEN: usize = 32;
+/// Bits of entropy an `OTP_SECRET` must show at least (see [`check_secret`]).
+const MIN_SECRET_BITS: f64 = 192.0;
 
 /// Everything the service needs to run.
 #[derive(Debug, Clone)]
 pub struct Config {
     pub database: DatabaseUrl,
     pub bind_addr: SocketAddr,
+    /// Where `/metrics` is served: a listener apart from the API's, on loopback
+    /// unless said otherwise (`METRICS_ADDR`).
+    pub metrics_addr: SocketAddr,
     pub db_pool_size: u32,
     pub db_pool_timeout: Duration,
     pub mail: MailConfig,
     pub otp_secret: OtpSecret,
+    /// The key before the last rotation (`OTP_SECRET_PREVIOUS`): codes, sealed
+    /// emails and stored answers made under it are still read.
+    pub otp_secret_previous: Option<OtpSecret>,
     /// True when no `OTP_SECRET` was set and a random one was made for this process.
     pub otp_secret_generated: bool,
     pub otp: OtpPolicy,
@@ -44,6 +51,32 @@ pub struct Config {
     pub default_locale: Locale,
     /// Whether `GET /try` serves the signup page.
     pub try_page: bool,
+    /// Limits on what one client can hold of the service's resources.
+    pub resources: ResourceLimits,
+}
+
+/// What one client, or all of them, may hold at once.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ResourceLimits {
+    /// How long a request's body may take to arrive once its headers have.
+    pub body_timeout: Duration,
+    /// Open connections per client address (not applied to trusted proxies).
+    pub connections_per_client: u32,
+    /// Passwords hashed at once (each takes about 19 MiB and one core).
+    pub hashing_threads: usize,
+    /// Passwords waiting to be hashed before register answers 503.
+    pub hashing_queue: usize,
+}
+
+impl Default for ResourceLimits {
+    fn default() -> Self {
+        Self {
+            body_timeout: Duration::from_secs(10),
+            connections_per_client: 32,
+            hashing_threads: std::thread::available_parallelism().map_or(2, usize::from),
+            hashing_queue: 64,
+        }
+    }
 }
 
 /// Per-client-IP quotas. A count of 0 turns that one quota off.
@@ -53,6 +86,8 @@ pub struct RateLimits {
     pub enabled: bool,
     /// Peers whose `X-Forwarded-For` is believed.
     pub trusted_proxies: Vec<ipnet::IpNet>,
+    /// Leading bits of an IPv6 address that name one client.
+    pub ipv6_prefix: u8,
     pub send_per_minute: u32,
     pub send_per_hour: u32,
     pub verify_per_5_minutes: u32,
@@ -65,6 +100,7 @@ impl Default for RateLimits {
         Self {
             enabled: true,
             trusted_proxies: Vec::new(),
+            ipv6_prefix: crate::domain::DEFAULT_IPV6_PREFIX,
             send_per_minute: 3,
             send_per_hour: 20,
             verify_per_5_minutes: 30,
@@ -118,9 +154,13 @@ pub struct OtpPolicy {
     pub length: usize,
     pub ttl: Duration,
     pub max_attempts: u32,
+    /// Between two sends to one mailbox, whoever asks.
     pub resend_cooldown: Duration,
+    /// Sends one requester may ask for one mailbox per hour, and per day.
     pub max_sends_per_hour: u32,
     pub max_sends_per_day: u32,
+    /// Sends to one mailbox per day across every requester.
+    pub mailbox_sends_per_day: u32,
     /// Consecutive wrong codes (across re-sent codes) that lock an identity's
     /// verification, and for how long.
     pub lockout_threshold: u32,
@@ -138,6 +178,7 @@ impl Default for OtpPolicy {
             resend_cooldown: Duration::from_secs(60),
             max_sends_per_hour: 5,
             max_sends_per_day: 10,
+            mailbox_sends_per_day: 30,
             lockout_threshold: 10,
             lockout: Duration::from_secs(3600),
             signup_token_ttl: Duration::from_secs(900),
@@ -166,6 +207,70 @@ impl OtpSecret {
 
     pub fn expose(&self) -> &[u8] {
         &self.0
+    }
+}
+
+/// The keys in use: the current one, which makes everything new, and the one
+/// before it, which is still read. Cheap to clone.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Keyring {
+    pub current: OtpSecret,
+    pub previous: Option<OtpSecret>,
+}
+
+impl Keyring {
+    pub fn new(current: OtpSecret) -> Self {
+        Self {
+            current,
+            previous: None,
+        }
+    }
+
+    /// The current key, then the previous one.
+    pub fn keys(&self) -> impl Iterator<Item = &OtpSecret> {
+        std::iter::once(&self.current).chain(self.previous.as_ref())
+    }
+}
+
+/// Whether `raw` looks like a key made of real randomness: long enough, and
+/// neither low in variety (`aaaa…`) nor a repeated pattern (`test-secret-test-…`).
+/// The estimate (length × log2 of the distinct characters) credits a random
+/// string with no more than it has, so a 32-byte key as base64 or hex passes and
+/// a word or a keyboard walk does not.
+pub fn check_secret(raw: &str) -> Result<(), String> {
+    let advice = "use at least 32 random bytes as base64 or hex, e.g. `openssl rand -base64 32`";
+    if raw.len() < MIN_SECRET_LEN {
+        return Err(format!(
+            "must be at least {MIN_SECRET_LEN} characters: {advice}"
+        ));
+    }
+    let bytes = raw.as_bytes();
+    let distinct = bytes
+        .iter()
+        .collect::<std::collections::HashSet<_>>()
+        .len();
+    let bits = bytes.len() as f64 * (distinct as f64).log2();
+    let trigrams: Vec<&[u8]> = bytes.windows(3).collect();
+    let distinct_trigrams = trigrams
+        .iter()
+        .collect::<std::collections::HashSet<_>>()
+        .len();
+    let repeats = (distinct_trigrams as f64) < 0.75 * trigrams.len() as f64;
+    if bits < MIN_SECRET_BITS || repeats {
+        return Err(format!(
+            "is not random enough (too few different characters, or a repeated pattern): {advice}"
+        ));
+    }
+    Ok(())
+}
+
+impl Config {
+    /// The keys codes, tokens and sealed data are made and read with.
+    pub fn keyring(&self) -> Keyring {
+        Keyring {
+            current: self.otp_secret.clone(),
+            previous: self.otp_secret_previous.clone(),
+        }
     }
 }
 
@@ -269,24 +374,31 @@ impl Config {
             .map_err(|message| ConfigError::new("DATABASE_URL", message))?;
 
         let (otp_secret, otp_secret_generated) = match env.get("OTP_SECRET") {
-            Some(secret) if secret.len() < MIN_SECRET_LEN => {
-                return Err(ConfigError::new(
-                    "OTP_SECRET",
-                    format!("must be at least {MIN_SECRET_LEN} characters"),
-                ));
+            Some(secret) => {
+                check_secret(&secret).map_err(|message| ConfigError::new("OTP_SECRET", message))?;
+                (OtpSecret::new(secret.into_bytes()), false)
             }
-            Some(secret) => (OtpSecret::new(secret.into_bytes()), false),
             None if database.is_postgres() => {
                 return Err(ConfigError::new(
                     "OTP_SECRET",
-                    format!(
-                        "is required with PostgreSQL (at least {MIN_SECRET_LEN} random characters, \
-                         the same on every instance)"
-                    ),
+                    "is required with PostgreSQL (at least 32 random bytes as base64 or hex, \
+                     the same on every instance, e.g. `openssl rand -base64 32`)",
                 ));
             }
             None => (OtpSecret::random(), true),
         };
+        // The old key is read, never used to make anything: it is accepted as it is,
+        // so that a weak key can be rotated out.
+        let otp_secret_previous = env
+            .get("OTP_SECRET_PREVIOUS")
+            .map(|previous| OtpSecret::new(previous.into_bytes()))
+            .filter(|previous| *previous != otp_secret);
+        if otp_secret_previous.is_some() && otp_secret_generated {
+            return Err(ConfigError::new(
+                "OTP_SECRET_PREVIOUS",
+                "is set, but OTP_SECRET is not: set the new key in OTP_SECRET",
+            ));
+        }
 
         let otp = OtpPolicy {
             length: env.parse_in("OTP_LENGTH", 6, 4..=10)?,
@@ -295,6 +407,11 @@ impl Config {
             resend_cooldown: env.seconds_or_zero("OTP_RESEND_COOLDOWN_SECS", 60)?,
             max_sends_per_hour: env.parse_in("OTP_MAX_SENDS_PER_HOUR", 5, 1..=10_000)?,
             max_sends_per_day: env.parse_in("OTP_MAX_SENDS_PER_DAY", 10, 1..=100_000)?,
+            mailbox_sends_per_day: env.parse_in(
+                "OTP_MAX_SENDS_PER_MAILBOX_PER_DAY",
+                30,
+                1..=1_000_000,
+            )?,
             lockout_threshold: env.parse_in("OTP_LOCKOUT_THRESHOLD", 10, 1..=10_000)?,
             lockout: env.seconds("OTP_LOCKOUT_SECS", 3600)?,
             signup_token_ttl: env.seconds("SIGNUP_TOKEN_TTL_SECS", 900)?,
@@ -312,13 +429,54 @@ impl Config {
             }
         };
 
+        if otp.mailbox_sends_per_day < otp.max_sends_per_day {
+            return Err(ConfigError::new(
+                "OTP_MAX_SENDS_PER_MAILBOX_PER_DAY",
+                format!(
+                    "{} is below OTP_MAX_SENDS_PER_DAY ({}): one requester could never reach its own cap",
+                    otp.mailbox_sends_per_day, otp.max_sends_per_day
+                ),
+            ));
+        }
+        let mail = mail_config(&env)?;
+        if database.is_postgres() && env.get("MAIL_TRANSPORT").is_none() {
+            return Err(ConfigError::new(
+                "MAIL_TRANSPORT",
+                "must be set with PostgreSQL: the development default (stdout) would print \
+                 every code into the logs; use smtp (or file, or stdout on purpose)",
+            ));
+        }
+        let resources = {
+            let defaults = ResourceLimits::default();
+            ResourceLimits {
+                body_timeout: env.seconds("REQUEST_BODY_TIMEOUT_SECS", 10)?,
+                connections_per_client: env.parse_in(
+                    "MAX_CONNECTIONS_PER_CLIENT",
+                    defaults.connections_per_client,
+                    1..=100_000,
+                )?,
+                hashing_threads: env.parse_in(
+                    "PASSWORD_HASHING_THREADS",
+                    defaults.hashing_threads,
+                    1..=256,
+                )?,
+                hashing_queue: env.parse_in(
+                    "PASSWORD_HASHING_QUEUE",
+                    defaults.hashing_queue,
+                    1..=100_000,
+                )?,
+            }
+        };
+
         Ok(Config {
             database,
             bind_addr: env.parse("BIND_ADDR", SocketAddr::from(([127, 0, 0, 1], 8080)))?,
+            metrics_addr: env.parse("METRICS_ADDR", SocketAddr::from(([127, 0, 0, 1], 9464)))?,
             db_pool_size: env.parse_in("DB_POOL_SIZE", 10, 1..=1000)?,
             db_pool_timeout: env.seconds("DB_POOL_TIMEOUT_SECS", 5)?,
-            mail: mail_config(&env)?,
+            mail,
             otp_secret,
+            otp_secret_previous,
             otp_secret_generated,
             otp,
             cleanup_interval: env.seconds("CLEANUP_INTERVAL_SECS", 300)?,
@@ -341,6 +499,7 @@ impl Config {
                     )
                 })?,
             try_page,
+            resources,
         })
     }
 }
@@ -408,6 +567,7 @@ fn rate_limits(env: &Env<'_>) -> Result<RateLimits, ConfigError> {
     Ok(RateLimits {
         enabled,
         trusted_proxies,
+        ipv6_prefix: env.parse_in("IPV6_CLIENT_PREFIX", defaults.ipv6_prefix, 32..=128)?,
         send_per_minute: env.parse("SEND_OTP_PER_IP_PER_MINUTE", defaults.send_per_minute)?,
         send_per_hour: env.parse("SEND_OTP_PER_IP_PER_HOUR", defaults.send_per_hour)?,
         verify_per_5_minutes: env.parse(
@@ -591,23 +751,60 @@ mod tests {
         assert!(err.message.contains("mysql"), "{err}");
     }
 
+    /// 32 random bytes as base64 (`openssl rand -base64 32`).
+    const GOOD_SECRET: &str = "q3Xv9mB2LwZ7pK4tR8yN1cF6hJ0sD5gA2eU7iO3wQ9M=";
+
     #[test]
-    fn postgres_requires_a_long_enough_secret() {
-        let err = config(&[("DATABASE_URL", "postgres://localhost/otp")]).unwrap_err();
-        assert_eq!(err.variable, "OTP_SECRET");
-        let err = config(&[
-            ("DATABASE_URL", "postgres://localhost/otp"),
-            ("OTP_SECRET", "short"),
-        ])
-        .unwrap_err();
-        assert_eq!(err.variable, "OTP_SECRET");
-        let ok = config(&[
-            ("DATABASE_URL", "postgres://localhost/otp"),
-            ("OTP_SECRET", &"k".repeat(32)),
-        ])
-        .unwrap();
-        assert!(!ok.otp_secret_generated);
-        assert_eq!(ok.otp_secret.expose(), "k".repeat(32).as_bytes());
+    fn postgres_requires_a_random_secret_and_an_explicit_mail_transport() {
+        let postgres = ("DATABASE_URL", "postgres://localhost/otp");
+        let file_mail = ("MAIL_TRANSPORT", "file");
+        assert_eq!(config_err(&[postgres, file_mail]).variable, "OTP_SECRET");
+        for weak in [
+            "short",
+            &"k".repeat(32),
+            &"a".repeat(64),
+            "test-secret-test-secret-test-secret",
+            "abcdefghijklmnopabcdefghijklmnopabcdefghijklmnopabcdefghijklmnop",
+            "correct horse battery staple!!",
+        ] {
+            let err = config_err(&[postgres, file_mail, ("OTP_SECRET", weak)]);
+            assert_eq!(err.variable, "OTP_SECRET", "{weak}");
+            assert!(err.message.contains("openssl rand"), "{err}");
+        }
+        for strong in [
+            GOOD_SECRET,
+            "3f9a1c7e5b2d8f4a6c0e9b1d7f3a5c8e2b4d6f0a1c3e5b7d9f2a4c6e8b0d1f3a",
+        ] {
+            let ok = config_of(&[postgres, file_mail, ("OTP_SECRET", strong)]);
+            assert!(!ok.otp_secret_generated);
+            assert_eq!(ok.otp_secret.expose(), strong.as_bytes());
+        }
+        let err = config_err(&[postgres, ("OTP_SECRET", GOOD_SECRET)]);
+        assert_eq!(err.variable, "MAIL_TRANSPORT");
+        let stdout = config_of(&[
+            postgres,
+            ("OTP_SECRET", GOOD_SECRET),
+            ("MAIL_TRANSPORT", "stdout"),
+        ]);
+        assert!(matches!(stdout.mail.transport, MailTransport::Stdout));
+    }
+
+    #[test]
+    fn the_previous_secret_is_read_as_it_is_and_needs_a_current_one() {
+        let rotated = config_of(&[
+            ("OTP_SECRET", GOOD_SECRET),
+            ("OTP_SECRET_PREVIOUS", "an-old-weak-key"),
+        ]);
+        let keyring = rotated.keyring();
+        assert_eq!(keyring.current.expose(), GOOD_SECRET.as_bytes());
+        assert_eq!(
+            keyring.previous.map(|key| key.expose().to_vec()),
+            Some(b"an-old-weak-key".to_vec())
+        );
+        assert_eq!(
+            config_err(&[("OTP_SECRET_PREVIOUS", GOOD_SECRET)]).variable,
+            "OTP_SECRET_PREVIOUS"
+        );
     }
 
     #[test]
@@ -690,12 +887,15 @@ mod tests {
     fn debug_output_hides_the_secret_and_the_database_url() {
         let config = config(&[
             ("DATABASE_URL", "postgres://user:hunter2@db/otp"),
-            ("OTP_SECRET", "super-secret-key-super-secret-key"),
+            ("OTP_SECRET", GOOD_SECRET),
+            ("OTP_SECRET_PREVIOUS", "the-old-key"),
+            ("MAIL_TRANSPORT", "file"),
         ])
         .unwrap();
         let debug = format!("{config:?}");
         assert!(!debug.contains("hunter2"), "{debug}");
-        assert!(!debug.contains("super-secret"), "{debug}");
+        assert!(!debug.contains(GOOD_SECRET), "{debug}");
+        assert!(!debug.contains("the-old-key"), "{debug}");
     }
 
     #[test]
@@ -728,11 +928,12 @@ mod tests {
         assert!(config(&[]).unwrap().try_page);
         let postgres = [
             ("DATABASE_URL", "postgres://u@h/db"),
-            ("OTP_SECRET", "0123456789abcdef0123456789abcdef"),
+            ("OTP_SECRET", GOOD_SECRET),
+            ("MAIL_TRANSPORT", "file"),
         ];
         assert!(!config(&postgres).unwrap().try_page);
         assert!(
-            config(&[postgres[0], postgres[1], ("TRY_PAGE", "true")])
+            config(&[postgres[0], postgres[1], postgres[2], ("TRY_PAGE", "true")])
                 .unwrap()
                 .try_page
         );

@@ -34,9 +34,10 @@ diesel::table! {
 }
 
 diesel::table! {
-    idempotency_keys (route, idempotency_key) {
+    idempotency_keys (route, scope, idempotency_key) {
         #[max_length = 64]
         route -> Varchar,
+        scope -> Bytea,
         #[max_length = 255]
         idempotency_key -> Varchar,
         fingerprint -> Bytea,
@@ -49,7 +50,7 @@ diesel::table! {
 }
 
 diesel::table! {
-    otp_send_limits (email, user_type) {
+    otp_send_limits (email, user_type, requester) {
         #[max_length = 255]
         email -> Varchar,
         #[max_length = 20]
@@ -59,6 +60,8 @@ diesel::table! {
         sends_in_window -> Int4,
         day_started_at -> Nullable<Timestamp>,
         sends_in_day -> Int4,
+        #[max_length = 64]
+        requester -> Varchar,
     }
 }
 
@@ -70,6 +73,30 @@ diesel::table! {
         otp_hash -> Bytea,
         attempts -> Int4,
         created_at -> Timestamp,
+        expires_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    pending_registrations (registration_hash) {
+        registration_hash -> Bytea,
+        #[max_length = 255]
+        email -> Varchar,
+        #[max_length = 20]
+        user_type -> Varchar,
+        #[max_length = 255]
+        hashed_password -> Varchar,
+        #[max_length = 255]
+        full_name -> Nullable<Varchar>,
+        created_at -> Timestamp,
+        expires_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    redis_imports (fingerprint) {
+        fingerprint -> Bytea,
+        imported_at -> Timestamp,
         expires_at -> Timestamp,
     }
 }
@@ -93,6 +120,18 @@ diesel::table! {
 }
 
 diesel::table! {
+    signup_tokens (token_hash) {
+        token_hash -> Bytea,
+        #[max_length = 255]
+        email -> Varchar,
+        #[max_length = 20]
+        user_type -> Varchar,
+        verified_at -> Timestamp,
+        expires_at -> Timestamp,
+    }
+}
+
+diesel::table! {
     users (id) {
         id -> Int4,
         #[max_length = 255]
@@ -109,7 +148,7 @@ diesel::table! {
 }
 
 diesel::table! {
-    verify_lockouts (email, user_type) {
+    verify_lockouts (email, user_type, requester) {
         #[max_length = 255]
         email -> Varchar,
         #[max_length = 20]
@@ -117,6 +156,9 @@ diesel::table! {
         consecutive_failures -> Int4,
         locked_until -> Nullable<Timestamp>,
         last_failure_at -> Timestamp,
+        #[max_length = 64]
+        requester -> Varchar,
+        lockouts -> Int4,
     }
 }
 
@@ -131,7 +173,10 @@ diesel::allow_tables_to_appear_in_same_query!(
     idempotency_keys,
     otp_send_limits,
     otps,
+    pending_registrations,
+    redis_imports,
     signup_otps,
+    signup_tokens,
     users,
     verify_lockouts,
 );

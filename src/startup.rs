@@ -14,9 +14,10 @@ use crate::config::Config;
 use crate::courier::{Courier, Outbox, RetryPolicy};
 use crate::db::{self, DbError, DbPool, MigrationError};
 use crate::events::Events;
-use crate::flows::{self, IdempotencyStore, SignupService};
+use crate::flows::{self, IdempotencyStore, PasswordHashers, SignupService};
+use crate::http::client::{ClientIp, Connections};
 use crate::http::rate_limit::IpLimits;
-use crate::http::{DefaultLocale, EdgeConfig, cors, middleware};
+use crate::http::{BodyTimeout, DefaultLocale, EdgeConfig, cors, middleware};
 use crate::mail::{MailError, Mailer};
 use crate::metrics::Metrics;
 
@@ -29,7 +30,7 @@ pub enum StartupError {
     Migrations(#[source] MigrationError),
     #[error("could not set up the mail transport")]
     Mail(#[from] MailError),
-    #[error("could not listen on {addr}")]
+    #[error("could not listen on {addr} (is another process using it? set BIND_ADDR or METRICS_ADDR)")]
     Bind {
         addr: std::net::SocketAddr,
         #[source]
@@ -46,7 +47,12 @@ impl db::MayLoseConnection for StartupError {
 /// A bound, migrated, ready-to-run service.
 pub struct Application {
     port: u16,
+    metrics_port: u16,
+    bind_addr: std::net::SocketAddr,
+    try_page: bool,
     server: Server,
+    operations: Server,
+    limits: IpLimits,
     service: SignupService,
     courier: Courier,
     metrics: Metrics,
@@ -79,14 +85,19 @@ impl Application {
         );
         migrate(&pool).await?;
         let mailer = Mailer::new(&config.mail)?;
-        let outbox = Outbox::new(&config.otp_secret);
+        let keyring = config.keyring();
+        let outbox = Outbox::new(&keyring);
         let service = SignupService::new(
             pool.clone(),
             outbox.clone(),
             clock.clone(),
             config.otp,
-            &config.otp_secret,
+            &keyring,
             events.clone(),
+            PasswordHashers::start(
+                config.resources.hashing_threads,
+                config.resources.hashing_queue,
+            ),
         );
         let clock_for_edge = clock.clone();
         let courier = Courier::new(
@@ -98,33 +109,32 @@ impl Application {
             events,
         );
 
-        let listener =
-            TcpListener::bind(config.bind_addr).map_err(|source| StartupError::Bind {
-                addr: config.bind_addr,
-                source,
-            })?;
-        let port = listener
-            .local_addr()
-            .map_err(|source| StartupError::Bind {
-                addr: config.bind_addr,
-                source,
-            })?
-            .port();
+        let (listener, port) = bind(config.bind_addr)?;
+        let (operations_listener, metrics_port) = bind(config.metrics_addr)?;
         let data = web::Data::new(service.clone());
         let upkeep = metrics.clone();
         let metrics = web::Data::new(metrics);
+        let client_ip = ClientIp::new(
+            config.rate_limits.trusted_proxies.clone(),
+            config.rate_limits.ipv6_prefix,
+        );
+        let limits = IpLimits::new(&config.rate_limits, &client_ip);
         let edge = EdgeConfig {
-            limits: IpLimits::new(&config.rate_limits),
+            limits: limits.clone(),
+            client_ip: client_ip.clone(),
+            body_timeout: BodyTimeout(config.resources.body_timeout),
             try_page: config.try_page,
         };
+        let connections = Connections::new(config.resources.connections_per_client, client_ip);
         let idempotency = web::Data::new(IdempotencyStore::new(
             service.pool().clone(),
             clock_for_edge,
-            &config.otp_secret,
+            &keyring,
             config.idempotency_ttl,
         ));
         let default_locale = web::Data::new(DefaultLocale(config.default_locale));
         let cors_origins = config.cors_allowed_origins.clone();
+        let operations_data = (data.clone(), metrics.clone());
         let server = HttpServer::new(move || {
             let edge = edge.clone();
             App::new()
@@ -133,6 +143,8 @@ impl Application {
                 // CORS answers preflights before any route (or IP quota) sees them.
                 .wrap(cors::cors(&cors_origins))
                 .wrap(from_fn(cors::refusals))
+                .wrap(from_fn(middleware::connection_limit))
+                .wrap(from_fn(middleware::security_headers))
                 .wrap(from_fn(middleware::request_id))
                 .wrap(from_fn(middleware::http_metrics))
                 .wrap(Logger::new(
@@ -144,6 +156,17 @@ impl Application {
                 .app_data(default_locale.clone())
                 .configure(|cfg| crate::http::configure(cfg, &edge))
         })
+        .on_connect(move |io, data| {
+            if let Some(peer) = io
+                .downcast_ref::<actix_web::rt::net::TcpStream>()
+                .and_then(|tcp| tcp.peer_addr().ok())
+            {
+                connections.on_connect(peer, data);
+            }
+        })
+        // A client gets this long for its request's headers; its body then has
+        // REQUEST_BODY_TIMEOUT_SECS (see `http::extract`).
+        .client_request_timeout(Duration::from_secs(5))
         .shutdown_timeout(config.shutdown_grace.as_secs())
         // Signals are handled in `run_until_stopped`, installed before the
         // service says it is listening.
@@ -155,9 +178,30 @@ impl Application {
         })?
         .run();
 
+        let operations = HttpServer::new(move || {
+            App::new()
+                .app_data(operations_data.0.clone())
+                .app_data(operations_data.1.clone())
+                .configure(crate::http::configure_operations)
+        })
+        .workers(1)
+        .shutdown_timeout(config.shutdown_grace.as_secs())
+        .disable_signals()
+        .listen(operations_listener)
+        .map_err(|source| StartupError::Bind {
+            addr: config.metrics_addr,
+            source,
+        })?
+        .run();
+
         Ok(Self {
             port,
+            metrics_port,
+            bind_addr: config.bind_addr,
+            try_page: config.try_page,
             server,
+            operations,
+            limits,
             service,
             courier,
             metrics: upkeep,
@@ -171,6 +215,11 @@ impl Application {
         self.port
     }
 
+    /// The port `/metrics` is served on (`METRICS_ADDR`).
+    pub fn metrics_port(&self) -> u16 {
+        self.metrics_port
+    }
+
     /// A handle that stops the server (gracefully, finishing requests in flight).
     pub fn server_handle(&self) -> actix_web::dev::ServerHandle {
         self.server.handle()
@@ -182,14 +231,32 @@ impl Application {
     /// deliveries it has started (within the same grace) and takes no more.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         let stop_on_signal = stop_on_signal(self.server.handle())?;
-        log::info!("listening on port {}", self.port);
+        let mut url = self.bind_addr;
+        url.set_port(self.port);
+        let mut metrics_url = url;
+        metrics_url.set_port(self.metrics_port);
+        log::info!(
+            "listening on http://{url} (API docs: http://{url}/docs/{})",
+            if self.try_page {
+                format!(", signup page: http://{url}/try")
+            } else {
+                String::new()
+            }
+        );
+        log::info!("metrics on http://{metrics_url}/metrics (operations listener, METRICS_ADDR)");
         let cleanup = tokio::spawn(flows::run_periodically(self.service, self.cleanup_interval));
         let upkeep = tokio::spawn(self.metrics.keep_up(Duration::from_secs(5)));
+        let pruning = tokio::spawn(self.limits.keep_pruned(Duration::from_secs(60)));
+        let operations = self.operations.handle();
+        let operations_task = tokio::spawn(self.operations);
         let (stop, stopped) = tokio::sync::watch::channel(false);
         let courier = tokio::spawn(self.courier.run(stopped));
         let result = self.server.await;
+        operations.stop(true).await;
+        let _ = operations_task.await;
         cleanup.abort();
         upkeep.abort();
+        pruning.abort();
         let _ = stop.send(true);
         if tokio::time::timeout(self.shutdown_grace, courier)
             .await
@@ -201,6 +268,14 @@ impl Application {
         log::info!("stopped");
         result
     }
+}
+
+/// Binds `addr`; the port it got (for port 0).
+fn bind(addr: std::net::SocketAddr) -> Result<(TcpListener, u16), StartupError> {
+    let failed = |source| StartupError::Bind { addr, source };
+    let listener = TcpListener::bind(addr).map_err(failed)?;
+    let port = listener.local_addr().map_err(failed)?.port();
+    Ok((listener, port))
 }
 
 /// Stops the server gracefully on SIGTERM or SIGINT. The handlers are installed

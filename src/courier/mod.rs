@@ -26,7 +26,7 @@ use tokio::sync::Notify;
 pub use seal::{OpenError, Sealer};
 
 use crate::clock::Clock;
-use crate::config::{MailConfig, OtpSecret};
+use crate::config::{Keyring, MailConfig};
 use crate::db::models::{Backlog, NewOutboxMessage, OutboxMessage};
 use crate::db::{self, DbConnection, DbError, DbPool};
 use crate::domain::{EmailAddress, Locale, OtpCode, UserType};
@@ -57,9 +57,9 @@ struct Sealed {
 }
 
 impl Outbox {
-    pub fn new(secret: &OtpSecret) -> Self {
+    pub fn new(keyring: &Keyring) -> Self {
         Self {
-            sealer: Arc::new(Sealer::new(secret)),
+            sealer: Arc::new(Sealer::new(keyring)),
             wake: Arc::new(Notify::new()),
         }
     }
@@ -302,7 +302,7 @@ impl Courier {
                     log::Level::Warn,
                     "OTP_EMAIL_ABANDONED",
                     &[("reason", "unreadable"), ("kind", &message.kind)],
-                    &format!("id={id} (was OTP_SECRET changed?)"),
+                    &format!("id={id} (was OTP_SECRET changed without OTP_SECRET_PREVIOUS?)"),
                 );
                 self.remove(id).await;
                 return;

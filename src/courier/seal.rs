@@ -1,14 +1,15 @@
 //! Sealing stored secrets (outbox payloads, stored idempotent responses):
 //! XChaCha20-Poly1305 under a key derived from `OTP_SECRET` for one purpose, a
 //! fresh random 192-bit nonce per message, and the row's identity as associated
-//! data (so a payload moved to another row does not open).
+//! data (so a payload moved to another row does not open). After a rotation
+//! (`OTP_SECRET_PREVIOUS`) a payload sealed under the previous key still opens.
 
 use chacha20poly1305::aead::{Aead, Generate, KeyInit, Payload};
 use chacha20poly1305::{Key, XChaCha20Poly1305, XNonce};
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
-use crate::config::OtpSecret;
+use crate::config::{Keyring, OtpSecret};
 
 /// Format version, first byte of every sealed payload.
 const VERSION: u8 = 1;
@@ -21,31 +22,27 @@ pub struct OpenError;
 
 #[derive(Clone)]
 pub struct Sealer {
-    cipher: XChaCha20Poly1305,
+    /// One per key of the keyring, the current one first.
+    ciphers: Vec<XChaCha20Poly1305>,
 }
 
 impl Sealer {
     /// The outbox's sealer.
-    pub fn new(secret: &OtpSecret) -> Self {
-        Self::for_purpose(secret, KEY_PURPOSE)
+    pub fn new(keyring: &Keyring) -> Self {
+        Self::for_purpose(keyring, KEY_PURPOSE)
     }
 
-    /// A sealer whose key, derived from `secret`, serves `purpose` alone.
-    pub fn for_purpose(secret: &OtpSecret, purpose: &[u8]) -> Self {
-        let mut derive = <Hmac<Sha256>>::new_from_slice(secret.expose())
-            .expect("HMAC accepts keys of any length");
-        derive.update(purpose);
-        let key: [u8; 32] = derive.finalize().into_bytes().into();
+    /// A sealer whose keys, derived from the keyring's, serve `purpose` alone.
+    pub fn for_purpose(keyring: &Keyring, purpose: &[u8]) -> Self {
         Self {
-            cipher: XChaCha20Poly1305::new(&Key::from(key)),
+            ciphers: keyring.keys().map(|secret| cipher(secret, purpose)).collect(),
         }
     }
 
     /// `VERSION ‖ nonce ‖ ciphertext+tag`.
     pub fn seal(&self, associated: &[u8], plaintext: &[u8]) -> Vec<u8> {
         let nonce = XNonce::generate();
-        let ciphertext = self
-            .cipher
+        let ciphertext = self.ciphers[0]
             .encrypt(
                 &nonce,
                 Payload {
@@ -69,16 +66,29 @@ impl Sealer {
             .ok_or(OpenError)?;
         let (nonce, ciphertext) = rest.split_at(NONCE_LEN);
         let nonce = XNonce::try_from(nonce).map_err(|_| OpenError)?;
-        self.cipher
-            .decrypt(
-                &nonce,
-                Payload {
-                    msg: ciphertext,
-                    aad: associated,
-                },
-            )
-            .map_err(|_| OpenError)
+        self.ciphers
+            .iter()
+            .find_map(|cipher| {
+                cipher
+                    .decrypt(
+                        &nonce,
+                        Payload {
+                            msg: ciphertext,
+                            aad: associated,
+                        },
+                    )
+                    .ok()
+            })
+            .ok_or(OpenError)
     }
+}
+
+fn cipher(secret: &OtpSecret, purpose: &[u8]) -> XChaCha20Poly1305 {
+    let mut derive = <Hmac<Sha256>>::new_from_slice(secret.expose())
+        .expect("HMAC accepts keys of any length");
+    derive.update(purpose);
+    let key: [u8; 32] = derive.finalize().into_bytes().into();
+    XChaCha20Poly1305::new(&Key::from(key))
 }
 
 #[cfg(test)]
@@ -86,7 +96,20 @@ mod tests {
     use super::*;
 
     fn sealer(key: &str) -> Sealer {
-        Sealer::new(&OtpSecret::new(key.as_bytes().to_vec()))
+        Sealer::new(&Keyring::new(OtpSecret::new(key.as_bytes().to_vec())))
+    }
+
+    #[test]
+    fn after_a_rotation_payloads_of_the_previous_key_still_open() {
+        let sealed = sealer("old").seal(b"row", b"code 123456");
+        let rotated = Sealer::new(&Keyring {
+            current: OtpSecret::new(b"new".to_vec()),
+            previous: Some(OtpSecret::new(b"old".to_vec())),
+        });
+        assert_eq!(rotated.open(b"row", &sealed).unwrap(), b"code 123456");
+        let resealed = rotated.seal(b"row", b"code 123456");
+        assert_eq!(sealer("new").open(b"row", &resealed).unwrap(), b"code 123456");
+        assert_eq!(sealer("old").open(b"row", &resealed), Err(OpenError));
     }
 
     #[test]

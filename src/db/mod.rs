@@ -11,7 +11,9 @@ pub mod sql;
 
 pub use crate::schema;
 pub use migrations::{MigrationError, applied_migrations, revert_last_migration, run_migrations};
-pub use pool::{ConnectionManager, DbPool, PooledDb, build_observed_pool, build_pool};
+pub use pool::{
+    ConnectionManager, DbPool, PooledDb, build_observed_pool, build_pool, postgres_url_with_timeouts,
+};
 
 use diesel::connection::{AnsiTransactionManager, Connection, TransactionManager};
 use diesel::result::Error as DieselError;
@@ -94,14 +96,22 @@ impl MayLoseConnection for DbError {
 
 /// Runs blocking Diesel work on actix's blocking thread pool with a pooled
 /// connection, so async workers never wait on the database.
+///
+/// The caller waits at most the pool's timeout (`DB_POOL_TIMEOUT_SECS`) for a
+/// connection and the work together: a database that stops answering
+/// without closing its connections (a network that drops packets, a stalled
+/// proxy) turns into `Unavailable` (a 503) instead of a hung request. The
+/// work itself cannot be interrupted: its thread goes on until the connection
+/// fails or answers, and the connection is dropped if it failed.
 pub async fn run<T, E, F>(pool: &DbPool, work: F) -> Result<T, E>
 where
     F: FnOnce(&mut DbConnection) -> Result<T, E> + Send + 'static,
     T: Send + 'static,
     E: From<DbError> + MayLoseConnection + Send + 'static,
 {
+    let deadline = pool.connection_timeout();
     let pool = pool.clone();
-    actix_web::web::block(move || {
+    let blocked = actix_web::web::block(move || {
         let mut conn = pool
             .get()
             .map_err(|e| E::from(DbError::Unavailable(Box::new(e))))?;
@@ -112,16 +122,51 @@ where
             conn.discard();
         }
         result
-    })
-    .await
-    .map_err(|_| E::from(DbError::Task))?
+    });
+    match actix_web::rt::time::timeout(deadline, blocked).await {
+        Ok(finished) => finished.map_err(|_| E::from(DbError::Task))?,
+        Err(_) => Err(E::from(DbError::Unavailable(Box::new(TimedOut(deadline))))),
+    }
 }
+
+/// The database did not answer within the deadline.
+#[derive(Debug, thiserror::Error)]
+#[error("no answer from the database within {0:?}")]
+struct TimedOut(std::time::Duration);
 
 /// SQLite has one writer at a time. Writers of this process queue here, woken as
 /// soon as the previous one commits, instead of polling SQLite's busy handler
 /// (which sleeps up to 100 ms between tries and so lets unlucky writers starve).
 /// SQLite serves a single instance, so an in-process lock is the whole story.
-static SQLITE_WRITER: std::sync::Mutex<()> = std::sync::Mutex::new(());
+/// A writer waits at most [`writer_wait`] (`DB_POOL_TIMEOUT_SECS`), then fails
+/// as an unavailable database would.
+static SQLITE_WRITER: parking_lot::Mutex<()> = parking_lot::const_mutex(());
+
+/// How long a SQLite writer waits for the writer lock, in milliseconds.
+static WRITER_WAIT_MS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(5_000);
+
+/// Sets how long SQLite writers wait for each other (the pool's timeout).
+pub(crate) fn set_writer_wait(wait: std::time::Duration) {
+    WRITER_WAIT_MS.store(
+        u64::try_from(wait.as_millis()).unwrap_or(u64::MAX),
+        std::sync::atomic::Ordering::Relaxed,
+    );
+}
+
+fn writer_wait() -> std::time::Duration {
+    std::time::Duration::from_millis(WRITER_WAIT_MS.load(std::sync::atomic::Ordering::Relaxed))
+}
+
+/// What a writer that waited too long for the writer lock fails with: libsqlite's
+/// own words for it, so that it is read as an unavailable database.
+fn writer_lock_timeout() -> DieselError {
+    DieselError::DatabaseError(
+        diesel::result::DatabaseErrorKind::Unknown,
+        Box::new(String::from(
+            "database is locked: waited too long for the other writers",
+        )),
+    )
+}
 
 /// Runs `work` in a transaction that takes the write lock up front.
 ///
@@ -135,11 +180,14 @@ where
     E: From<DieselError>,
 {
     type Manager = <DbConnection as Connection>::TransactionManager;
-    let _writer = matches!(conn, DbConnection::Sqlite(_)).then(|| {
-        SQLITE_WRITER
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-    });
+    let _writer = match conn {
+        DbConnection::Sqlite(_) => Some(
+            SQLITE_WRITER
+                .try_lock_for(writer_wait())
+                .ok_or_else(writer_lock_timeout)?,
+        ),
+        DbConnection::Pg(_) => None,
+    };
     match conn {
         DbConnection::Sqlite(inner) => {
             AnsiTransactionManager::begin_transaction_sql(inner, "BEGIN IMMEDIATE")?

@@ -17,7 +17,8 @@ use crate::metrics::{Metrics, PoolEvents};
 
 pub type DbPool = r2d2::Pool<ConnectionManager>;
 
-/// How long a SQLite writer waits for another to finish before giving up.
+/// How long a SQLite writer waits in SQLite's own busy handler (another process
+/// holding the file) before giving up.
 const SQLITE_BUSY_TIMEOUT_MS: u32 = 5_000;
 
 /// A connection given back in working order this recently is handed out again
@@ -58,12 +59,43 @@ impl DerefMut for PooledDb {
 #[derive(Debug, Clone)]
 pub struct ConnectionManager {
     database: DatabaseUrl,
+    /// The longest any one database call may take (`DB_POOL_TIMEOUT_SECS`).
+    timeout: Duration,
 }
 
 impl ConnectionManager {
-    pub fn new(database: DatabaseUrl) -> Self {
-        Self { database }
+    pub fn new(database: DatabaseUrl, timeout: Duration) -> Self {
+        Self { database, timeout }
     }
+}
+
+/// libpq settings for a connection that fails instead of hanging: a connect
+/// timeout, TCP keepalives, and a bound on unacknowledged data, so that a server
+/// or a network that silently drops packets turns into an error within seconds.
+/// Settings the URL already has win.
+pub fn postgres_url_with_timeouts(url: &str, timeout: Duration) -> String {
+    let Ok(mut parsed) = url::Url::parse(url) else {
+        return url.to_owned();
+    };
+    let secs = timeout.as_secs().max(2);
+    let defaults = [
+        ("connect_timeout", secs.to_string()),
+        ("keepalives", "1".to_owned()),
+        ("keepalives_idle", "30".to_owned()),
+        ("keepalives_interval", "5".to_owned()),
+        ("keepalives_count", "3".to_owned()),
+        ("tcp_user_timeout", (secs * 1000).to_string()),
+    ];
+    let present: Vec<String> = parsed.query_pairs().map(|(key, _)| key.into_owned()).collect();
+    {
+        let mut query = parsed.query_pairs_mut();
+        for (key, value) in defaults {
+            if !present.iter().any(|p| p == key) {
+                query.append_pair(key, &value);
+            }
+        }
+    }
+    parsed.to_string()
 }
 
 /// Why a new connection could not be made.
@@ -111,10 +143,15 @@ impl ConnectionManager {
     fn open(&self) -> Result<DbConnection, ConnectError> {
         match &self.database {
             DatabaseUrl::Postgres(url) => {
-                let mut conn = PgConnection::establish(url)?;
+                let mut conn =
+                    PgConnection::establish(&postgres_url_with_timeouts(url, self.timeout))?;
                 // Stored timestamps are UTC; the session zone must agree, whatever the
-                // server's or the database's default is.
-                conn.batch_execute("SET TIME ZONE 'UTC'")?;
+                // server's or the database's default is. No statement may outlast
+                // the time a request waits for the database.
+                conn.batch_execute(&format!(
+                    "SET TIME ZONE 'UTC'; SET statement_timeout = {}",
+                    self.timeout.as_millis()
+                ))?;
                 Ok(DbConnection::Pg(conn))
             }
             DatabaseUrl::Sqlite(path) => {
@@ -122,7 +159,7 @@ impl ConnectionManager {
                 conn.batch_execute(&format!(
                     "PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS};
                      PRAGMA journal_mode = WAL;
-                     PRAGMA synchronous = NORMAL;
+                     PRAGMA synchronous = FULL;
                      PRAGMA foreign_keys = ON;"
                 ))?;
                 Ok(DbConnection::Sqlite(conn))
@@ -137,7 +174,7 @@ impl ConnectionManager {
 /// No connection is opened here: the first checkout opens one, so a service that
 /// starts while its database is down comes up and recovers once the database does.
 pub fn build_pool(database: &DatabaseUrl, size: u32, timeout: Duration) -> DbPool {
-    builder(size, timeout).build_unchecked(ConnectionManager::new(database.clone()))
+    builder(size, timeout).build_unchecked(ConnectionManager::new(database.clone(), timeout))
 }
 
 /// [`build_pool`], counting checkout waits and timeouts into `metrics`.
@@ -149,12 +186,31 @@ pub fn build_observed_pool(
 ) -> DbPool {
     builder(size, timeout)
         .event_handler(Box::new(PoolEvents(metrics.clone())))
-        .build_unchecked(ConnectionManager::new(database.clone()))
+        .build_unchecked(ConnectionManager::new(database.clone(), timeout))
 }
 
 fn builder(size: u32, timeout: Duration) -> r2d2::Builder<ConnectionManager> {
+    super::set_writer_wait(timeout);
     r2d2::Pool::builder()
         .max_size(size)
         .min_idle(Some(0))
         .connection_timeout(timeout)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn postgres_urls_get_timeouts_unless_they_set_their_own() {
+        let url = postgres_url_with_timeouts(
+            "postgres://u@db:5432/otp?sslmode=require&connect_timeout=9",
+            Duration::from_secs(5),
+        );
+        assert!(url.starts_with("postgres://u@db:5432/otp?sslmode=require&connect_timeout=9&"));
+        assert!(!url.contains("connect_timeout=5"), "{url}");
+        for part in ["keepalives=1", "keepalives_idle=30", "tcp_user_timeout=5000"] {
+            assert!(url.contains(part), "{url}");
+        }
+    }
 }

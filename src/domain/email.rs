@@ -54,6 +54,25 @@ impl EmailAddress {
         &self.0
     }
 
+    /// The mailbox this address delivers to, as far as public provider rules
+    /// tell: the sub-address tag (`+anything`) dropped, and for Gmail the dots in
+    /// the local part dropped and `googlemail.com` read as `gmail.com`. Send
+    /// limits count per mailbox, so `victim+1@` and `v.ictim@gmail.com` share
+    /// one inbox's budget; codes and accounts keep the address as typed.
+    pub fn mailbox(&self) -> String {
+        let (local, domain) = self.0.split_once('@').unwrap_or((&self.0, ""));
+        let local = local.split_once('+').map_or(local, |(base, _)| base);
+        let (local, domain) = match domain {
+            "gmail.com" | "googlemail.com" => (local.replace('.', ""), "gmail.com"),
+            _ => (local.to_owned(), domain),
+        };
+        // A local part that was nothing but a tag (`+x@`) keeps its whole form.
+        if local.is_empty() {
+            return self.0.clone();
+        }
+        format!("{local}@{domain}")
+    }
+
     /// The address with most of the local part hidden, for logs: `a***@example.com`.
     pub fn masked(&self) -> String {
         let (local, domain) = self.0.split_once('@').unwrap_or((&self.0, ""));
@@ -174,6 +193,17 @@ mod tests {
         assert_eq!(EmailAddress::parse(&long), Err(EmailError::TooLong));
         let long_local = format!("{}@example.com", "a".repeat(65));
         assert_eq!(EmailAddress::parse(&long_local), Err(EmailError::Malformed));
+    }
+
+    #[test]
+    fn sub_address_tags_and_gmail_dots_share_one_mailbox() {
+        let mailbox = |raw: &str| EmailAddress::parse(raw).unwrap().mailbox();
+        assert_eq!(mailbox("Victim+1@Example.com"), "victim@example.com");
+        assert_eq!(mailbox("victim+a+b@example.com"), "victim@example.com");
+        assert_eq!(mailbox("v.i.c.tim@example.com"), "v.i.c.tim@example.com");
+        assert_eq!(mailbox("v.i.c.tim+x@gmail.com"), "victim@gmail.com");
+        assert_eq!(mailbox("Vic.Tim@GoogleMail.com"), "victim@gmail.com");
+        assert_eq!(mailbox("+tag@example.com"), "+tag@example.com");
     }
 
     #[test]

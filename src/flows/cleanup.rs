@@ -1,13 +1,16 @@
 //! Deleting what has expired: codes past their expiry (`cleanup_expired_signup_otps`
-//! and its `otps` twin), send limits that no longer hold anything back, and
-//! expired idempotency keys. Run by
+//! and its `otps` twin), send limits that no longer hold anything back, expired
+//! signup tokens, pending registrations, idempotency keys and import records. Run by
 //! `signup-otp cleanup` and every `CLEANUP_INTERVAL_SECS` inside `serve`.
 
 use std::time::Duration;
 
 use super::throttle::{DAY, WINDOW};
 use super::{FlowError, Inner, SignupService};
-use crate::db::models::{IdempotencyRecord, Otp, SendLimit, SignupOtp, VerifyLockout};
+use crate::db::models::{
+    IdempotencyRecord, Otp, PendingRegistration, RedisImport, SendLimit, SignupOtp, SignupToken,
+    VerifyLockout,
+};
 use crate::db::{self, DbError};
 
 /// How many rows one cleanup deleted.
@@ -18,6 +21,10 @@ pub struct CleanupReport {
     pub send_limits: usize,
     pub lockouts: usize,
     pub idempotency_keys: usize,
+    /// Signup tokens, pending registrations and import records past their expiry.
+    pub signup_tokens: usize,
+    pub pending_registrations: usize,
+    pub redis_imports: usize,
 }
 
 impl CleanupReport {
@@ -46,18 +53,25 @@ pub(super) async fn cleanup(inner: &Inner) -> Result<CleanupReport, FlowError> {
                 )?,
                 lockouts: VerifyLockout::delete_stale(conn, forget_before, now)?,
                 idempotency_keys: IdempotencyRecord::delete_expired(conn, now)?,
+                signup_tokens: SignupToken::delete_expired(conn, now)?,
+                pending_registrations: PendingRegistration::delete_expired(conn, now)?,
+                redis_imports: RedisImport::delete_expired(conn, now)?,
             })
         })
     })
     .await?;
     if report != CleanupReport::default() {
         let details = format!(
-            "signup_otps={} otps={} send_limits={} lockouts={} idempotency_keys={}",
+            "signup_otps={} otps={} send_limits={} lockouts={} idempotency_keys={} \
+             signup_tokens={} pending_registrations={} redis_imports={}",
             report.signup_otps,
             report.otps,
             report.send_limits,
             report.lockouts,
-            report.idempotency_keys
+            report.idempotency_keys,
+            report.signup_tokens,
+            report.pending_registrations,
+            report.redis_imports,
         );
         inner
             .events
@@ -69,6 +83,9 @@ pub(super) async fn cleanup(inner: &Inner) -> Result<CleanupReport, FlowError> {
             ("otp_send_limits", report.send_limits),
             ("verify_lockouts", report.lockouts),
             ("idempotency_keys", report.idempotency_keys),
+            ("signup_tokens", report.signup_tokens),
+            ("pending_registrations", report.pending_registrations),
+            ("redis_imports", report.redis_imports),
         ] {
             metrics.add(
                 "signup_otp_cleaned_up_total",

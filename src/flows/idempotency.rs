@@ -3,21 +3,29 @@
 //! key and body gets that response again without running; the same key with
 //! another body, or while the first still runs, is refused.
 //!
-//! The store is generic: a route name, the client's key, a fingerprint of the
-//! body and an opaque response (status and bytes). Bodies are fingerprinted with
-//! a keyed HMAC, since they hold passwords and codes; stored responses are sealed,
-//! since a verify response holds a signup token. State lives in the database, so
-//! every instance on one PostgreSQL sees the same keys.
+//! The store is generic: a route name, the identity the request is about, the
+//! client's key, a fingerprint of the body and an opaque response (status and
+//! bytes). Bodies are fingerprinted with a keyed HMAC, since they hold passwords
+//! and codes; stored responses are sealed, since a verify response holds a
+//! signup token. State lives in the database, so every instance on one
+//! PostgreSQL sees the same keys.
+//!
+//! A key answers only requests about the same identity (`scope`), and only a
+//! request identical to the first is replayed. Another body under the same key
+//! voids the stored answer and runs as a request without a key: someone who
+//! learnt a client's key can neither test codes against its stored answer for
+//! free nor ever be served it, since any guess but the one right code voids it,
+//! and a request that runs spends its attempt like any other.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::NaiveDateTime;
 use hmac::{Hmac, KeyInit, Mac};
-use sha2::Sha256;
+use sha2::{Digest, Sha256};
 
 use crate::clock::Clock;
-use crate::config::OtpSecret;
+use crate::config::{Keyring, OtpSecret};
 use crate::courier::Sealer;
 use crate::db::models::{Claim, IdempotencyRecord};
 use crate::db::{self, DbError, DbPool};
@@ -47,7 +55,7 @@ pub enum Begun {
     Replay { status: u16, body: Vec<u8> },
     /// The same key is running.
     InFlight,
-    /// The key was used with another body.
+    /// The key was used with another body: run without a key (nothing is stored).
     Mismatch,
 }
 
@@ -55,6 +63,7 @@ pub enum Begun {
 #[derive(Debug)]
 pub struct Ticket {
     route: &'static str,
+    scope: [u8; 32],
     key: String,
     claimed_at: NaiveDateTime,
 }
@@ -69,23 +78,19 @@ struct StoreInner {
     clock: Arc<dyn Clock>,
     ttl: Duration,
     sealer: Sealer,
-    fingerprint_key: Hmac<Sha256>,
+    /// One per key in use, the current one first.
+    fingerprint_keys: Vec<Hmac<Sha256>>,
 }
 
 impl IdempotencyStore {
-    pub fn new(pool: DbPool, clock: Arc<dyn Clock>, secret: &OtpSecret, ttl: Duration) -> Self {
-        let mut derive = <Hmac<Sha256>>::new_from_slice(secret.expose())
-            .expect("HMAC accepts keys of any length");
-        derive.update(FINGERPRINT_PURPOSE);
-        let key: [u8; 32] = derive.finalize().into_bytes().into();
+    pub fn new(pool: DbPool, clock: Arc<dyn Clock>, keyring: &Keyring, ttl: Duration) -> Self {
         Self {
             inner: Arc::new(StoreInner {
                 pool,
                 clock,
                 ttl,
-                sealer: Sealer::for_purpose(secret, SEAL_PURPOSE),
-                fingerprint_key: <Hmac<Sha256>>::new_from_slice(&key)
-                    .expect("HMAC accepts keys of any length"),
+                sealer: Sealer::for_purpose(keyring, SEAL_PURPOSE),
+                fingerprint_keys: keyring.keys().map(fingerprint_key).collect(),
             }),
         }
     }
@@ -95,29 +100,40 @@ impl IdempotencyStore {
         self.inner.ttl
     }
 
-    /// Claims `key` on `route` for a request whose canonical body is `body`.
+    /// Claims `key` on `route` for a request about `identity` whose canonical
+    /// body is `body`.
     pub async fn begin(
         &self,
         route: &'static str,
+        identity: &str,
         key: &str,
         body: &[u8],
     ) -> Result<Begun, ReplayError> {
         let now = self.inner.clock.now();
+        let scope: [u8; 32] = Sha256::new()
+            .chain_update(route.as_bytes())
+            .chain_update([0])
+            .chain_update(identity.as_bytes())
+            .finalize()
+            .into();
+        let same_body = self.fingerprints(route, body);
         let record = IdempotencyRecord::running(
             route,
+            &scope,
             key,
-            &self.fingerprint(route, body),
+            &same_body[0],
             now,
             now + LOCK,
             now + self.inner.ttl,
         );
         let claim = db::run(&self.inner.pool, move |conn| {
-            record.claim(conn).map_err(DbError::from)
+            record.claim(conn, &same_body).map_err(DbError::from)
         })
         .await?;
         Ok(match claim {
             Claim::Run => Begun::Run(Ticket {
                 route,
+                scope,
                 key: key.to_owned(),
                 claimed_at: now,
             }),
@@ -127,7 +143,7 @@ impl IdempotencyStore {
                 let body = self
                     .inner
                     .sealer
-                    .open(&associated(route, key), &response)
+                    .open(&associated(route, &scope, key), &response)
                     .map_err(|_| ReplayError::Unreadable)?;
                 let status = u16::try_from(status).map_err(|_| ReplayError::Unreadable)?;
                 Begun::Replay { status, body }
@@ -147,7 +163,7 @@ impl IdempotencyStore {
                 i32::from(status),
                 self.inner
                     .sealer
-                    .seal(&associated(ticket.route, &ticket.key), body),
+                    .seal(&associated(ticket.route, &ticket.scope, &ticket.key), body),
             )
         });
         db::run(&self.inner.pool, move |conn| {
@@ -155,14 +171,19 @@ impl IdempotencyStore {
                 Some((status, sealed)) => IdempotencyRecord::complete(
                     conn,
                     ticket.route,
+                    &ticket.scope,
                     &ticket.key,
                     ticket.claimed_at,
                     status,
                     &sealed,
                 ),
-                None => {
-                    IdempotencyRecord::release(conn, ticket.route, &ticket.key, ticket.claimed_at)
-                }
+                None => IdempotencyRecord::release(
+                    conn,
+                    ticket.route,
+                    &ticket.scope,
+                    &ticket.key,
+                    ticket.claimed_at,
+                ),
             }
             .map(drop)
             .map_err(DbError::from)
@@ -170,15 +191,34 @@ impl IdempotencyStore {
         .await
     }
 
-    fn fingerprint(&self, route: &str, body: &[u8]) -> Vec<u8> {
-        let mut mac = self.inner.fingerprint_key.clone();
-        mac.update(route.as_bytes());
-        mac.update(&[0]);
-        mac.update(body);
-        mac.finalize().into_bytes().to_vec()
+    /// The body's fingerprint under each key in use, the current one first.
+    fn fingerprints(&self, route: &str, body: &[u8]) -> Vec<Vec<u8>> {
+        self.inner
+            .fingerprint_keys
+            .iter()
+            .map(|key| {
+                let mut mac = key.clone();
+                mac.update(route.as_bytes());
+                mac.update(&[0]);
+                mac.update(body);
+                mac.finalize().into_bytes().to_vec()
+            })
+            .collect()
     }
 }
 
-fn associated(route: &str, key: &str) -> Vec<u8> {
-    format!("idempotency\0{route}\0{key}").into_bytes()
+fn fingerprint_key(secret: &OtpSecret) -> Hmac<Sha256> {
+    let mut derive = <Hmac<Sha256>>::new_from_slice(secret.expose())
+        .expect("HMAC accepts keys of any length");
+    derive.update(FINGERPRINT_PURPOSE);
+    let key: [u8; 32] = derive.finalize().into_bytes().into();
+    <Hmac<Sha256>>::new_from_slice(&key).expect("HMAC accepts keys of any length")
+}
+
+fn associated(route: &str, scope: &[u8], key: &str) -> Vec<u8> {
+    let mut associated = format!("idempotency\0{route}\0").into_bytes();
+    associated.extend_from_slice(scope);
+    associated.push(0);
+    associated.extend_from_slice(key.as_bytes());
+    associated
 }

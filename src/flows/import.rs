@@ -2,6 +2,13 @@
 //! `signup_otp:{email}:{user_type}` → code with a TTL, become hashed rows in
 //! `signup_otps` with the same expiry, so codes already in users' inboxes keep
 //! working. Keys are streamed with SCAN (never KEYS), a batch at a time.
+//!
+//! The import never overrides the new service: an address it already holds
+//! anything for (an account, a code, send limits, a lockout, a signup token, a
+//! pending registration) keeps what it has; a (key, code) imported once is never
+//! imported again, even after its row was used and cleaned up; and a key without
+//! an expiry is skipped (the old service always set one, so it is not a code in
+//! use).
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -9,7 +16,7 @@ use std::time::Duration;
 use chrono::NaiveDateTime;
 
 use super::OtpHasher;
-use crate::db::models::{Account, NewSignupOtp, SignupOtp};
+use crate::db::models::{Account, NewSignupOtp, RedisImport};
 use crate::db::{self, DbConnection};
 use crate::domain::{EmailAddress, OtpCode, UserType};
 
@@ -19,14 +26,18 @@ pub enum Outcome {
     Imported,
     /// The key expired before it could be read.
     SkippedExpired,
+    /// The key has no expiry: not a code the old service had in use.
+    SkippedNoExpiry,
     /// Not `{prefix}{email}:{user_type}` with a valid email.
     SkippedMalformedKey,
     SkippedBadUserType,
     /// The value is not a code of digits.
     SkippedMalformedCode,
-    /// The database already holds a code for the address that lives at least as
-    /// long (a newer one, or this one imported before), or one already verified.
-    SkippedAlreadyPresent,
+    /// The service already holds state for the address (a code, send limits, a
+    /// lockout, a signup token or a pending registration): it wins.
+    SkippedHasState,
+    /// This code for this address was imported by an earlier run.
+    SkippedAlreadyImported,
     /// The address has an account now; a signup code is no use to it.
     SkippedAccountExists,
     Failed,
@@ -37,10 +48,12 @@ impl Outcome {
         match self {
             Outcome::Imported => "imported",
             Outcome::SkippedExpired => "skipped: expired",
+            Outcome::SkippedNoExpiry => "skipped: no expiry",
             Outcome::SkippedMalformedKey => "skipped: malformed key",
             Outcome::SkippedBadUserType => "skipped: bad user_type",
             Outcome::SkippedMalformedCode => "skipped: malformed code",
-            Outcome::SkippedAlreadyPresent => "skipped: already present with a newer code",
+            Outcome::SkippedHasState => "skipped: the service already holds state for the address",
+            Outcome::SkippedAlreadyImported => "skipped: imported before",
             Outcome::SkippedAccountExists => "skipped: account exists",
             Outcome::Failed => "failed",
         }
@@ -66,8 +79,6 @@ pub struct ImportOptions {
     pub prefix: String,
     /// Delete each imported key from Redis.
     pub delete: bool,
-    /// The lifetime given to a key that has none.
-    pub default_ttl: Duration,
     pub now: NaiveDateTime,
 }
 
@@ -102,7 +113,7 @@ pub fn parse(key: &str, value: Option<&str>, pttl_ms: i64, options: &ImportOptio
         return Parsed::Skip(Outcome::SkippedExpired);
     };
     let lifetime = match pttl_ms {
-        -1 => options.default_ttl,
+        -1 => return Parsed::Skip(Outcome::SkippedNoExpiry),
         ms if ms > 0 => Duration::from_millis(ms.unsigned_abs()),
         _ => return Parsed::Skip(Outcome::SkippedExpired),
     };
@@ -121,10 +132,6 @@ pub fn parse(key: &str, value: Option<&str>, pttl_ms: i64, options: &ImportOptio
         expires_at: options.now + lifetime,
     }
 }
-
-/// Expiries this close are the same key read twice: Redis reports the remaining
-/// life in whole milliseconds, so a second run computes an expiry a little off.
-const SAME_CODE: Duration = Duration::from_secs(1);
 
 /// Writes one parsed code, in its own transaction.
 pub fn store(
@@ -149,22 +156,83 @@ pub fn store(
         if Account::find(conn, *user_type, email)?.is_some() {
             return Ok(Outcome::SkippedAccountExists);
         }
-        if let Some(existing) = SignupOtp::find(conn, email, *user_type)?
-            && (existing.is_verified
-                || existing.user_id.is_some()
-                || existing.demo_user_id.is_some()
-                || (existing.is_live(now) && existing.expires_at + SAME_CODE >= *expires_at))
-        {
-            return Ok(Outcome::SkippedAlreadyPresent);
+        if holds_state(conn, email, *user_type)? {
+            return Ok(Outcome::SkippedHasState);
+        }
+        if RedisImport::seen(conn, &hasher.hashes_under_every_key(*user_type, email, code))? {
+            return Ok(Outcome::SkippedAlreadyImported);
         }
         let hash = hasher.hash(*user_type, email, code);
         NewSignupOtp::new(email, *user_type, &hash, now, *expires_at).upsert(conn)?;
+        RedisImport::remember(conn, &hash, now, *expires_at)?;
         Ok::<_, diesel::result::Error>(Outcome::Imported)
     });
     result.unwrap_or_else(|error| {
         log::warn!("import of a {user_type} code failed: {error}");
         Outcome::Failed
     })
+}
+
+/// Whether the service holds anything for the address besides an account.
+fn holds_state(
+    conn: &mut DbConnection,
+    email: &EmailAddress,
+    user_type: UserType,
+) -> diesel::QueryResult<bool> {
+    use crate::db::schema::{
+        otp_send_limits, pending_registrations, signup_otps, signup_tokens, verify_lockouts,
+    };
+    use diesel::dsl::{exists, select};
+    use diesel::prelude::*;
+    let (email, mailbox, user_type) = (email.as_str(), email.mailbox(), user_type.as_str());
+    let checks: [&dyn Fn(&mut DbConnection) -> diesel::QueryResult<bool>; 5] = [
+        &|conn| {
+            select(exists(
+                signup_otps::table
+                    .filter(signup_otps::email.eq(email))
+                    .filter(signup_otps::user_type.eq(user_type)),
+            ))
+            .get_result(conn)
+        },
+        &|conn| {
+            select(exists(
+                otp_send_limits::table
+                    .filter(otp_send_limits::email.eq(&mailbox))
+                    .filter(otp_send_limits::user_type.eq(user_type)),
+            ))
+            .get_result(conn)
+        },
+        &|conn| {
+            select(exists(
+                verify_lockouts::table
+                    .filter(verify_lockouts::email.eq(email))
+                    .filter(verify_lockouts::user_type.eq(user_type)),
+            ))
+            .get_result(conn)
+        },
+        &|conn| {
+            select(exists(
+                signup_tokens::table
+                    .filter(signup_tokens::email.eq(email))
+                    .filter(signup_tokens::user_type.eq(user_type)),
+            ))
+            .get_result(conn)
+        },
+        &|conn| {
+            select(exists(
+                pending_registrations::table
+                    .filter(pending_registrations::email.eq(email))
+                    .filter(pending_registrations::user_type.eq(user_type)),
+            ))
+            .get_result(conn)
+        },
+    ];
+    for check in checks {
+        if check(conn)? {
+            return Ok(true);
+        }
+    }
+    Ok(false)
 }
 
 /// Streams every `{prefix}*` key from `redis` into the database.
@@ -235,7 +303,6 @@ mod tests {
         ImportOptions {
             prefix: "signup_otp:".into(),
             delete: false,
-            default_ttl: Duration::from_secs(600),
             now: SystemClock.now(),
         }
     }
@@ -261,14 +328,11 @@ mod tests {
     }
 
     #[test]
-    fn a_key_without_expiry_gets_the_default_lifetime() {
-        let options = options();
-        let Parsed::Code { expires_at, .. } =
-            parse("signup_otp:a@example.com:demo", Some("1234"), -1, &options)
-        else {
-            panic!("expected a code");
-        };
-        assert_eq!(expires_at, options.now + TimeDelta::seconds(600));
+    fn a_key_without_expiry_is_skipped() {
+        assert_eq!(
+            parse("signup_otp:a@example.com:demo", Some("1234"), -1, &options()),
+            Parsed::Skip(Outcome::SkippedNoExpiry)
+        );
     }
 
     #[test]

@@ -1,6 +1,11 @@
-//! send-otp: throttle, store the hashed code where the identity's case says, and
-//! queue its email, in one transaction. The send limits are shared with register,
-//! which sends activation codes too.
+//! send-otp: throttle, store the hashed code where the address's case says, and
+//! queue its email, in one transaction. Register without a signup token does the
+//! same, and keeps its pending registration in the same transaction.
+//!
+//! The three cases look the same from outside: a new address gets a signup code,
+//! an inactive account an activation code, an active account an email saying it
+//! exists and a stored hash that no code has, so that wrong guesses, attempts and
+//! lockouts go exactly as they do for the other two.
 
 use std::time::Duration;
 
@@ -10,9 +15,11 @@ use super::throttle::{self, Decision, SendWindow, ThrottleReason};
 use super::{FlowError, Inner};
 use crate::config::OtpPolicy;
 use crate::courier::Outbox;
-use crate::db::models::{Account, NewOtp, NewSignupOtp, SendLimit, SignupOtp};
+use crate::db::models::{
+    Account, MAILBOX_WIDE, NewOtp, NewSignupOtp, PendingRegistration, SendLimit, SignupOtp,
+};
 use crate::db::{self, DbConnection};
-use crate::domain::{EmailAddress, Locale, OtpCode, UserType};
+use crate::domain::{EmailAddress, Locale, OtpCode, Requester, UserType};
 use crate::mail::{Email, EmailKind};
 
 /// What the client is told after a send; the same for every case.
@@ -24,33 +31,91 @@ pub struct SendReceipt {
 
 /// Which of the three cases the address was in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Case {
+pub(super) enum Case {
     /// No account: a signup code in `signup_otps`.
     Signup,
     /// An inactive account: an activation code in `otps`.
     Activation,
-    /// An active account: no code, an "account exists" email.
+    /// An active account: an "account exists" email, and a stand-in hash in `otps`.
     AccountExists,
+}
+
+/// One send: the code, where it goes, who asked, and what else to keep with it.
+pub(super) struct Issue<'a> {
+    pub email: &'a EmailAddress,
+    pub user_type: UserType,
+    pub requester: &'a Requester,
+    pub code: OtpCode,
+    pub locale: Locale,
+    /// For register without a token: the registration that waits for this code.
+    pub pending: Option<PendingRegistration>,
+    /// Which endpoint asked, for the event.
+    pub via: &'static str,
 }
 
 pub(super) async fn send(
     inner: &Inner,
     email: EmailAddress,
     user_type: UserType,
+    requester: &Requester,
     code: OtpCode,
     locale: Locale,
 ) -> Result<SendReceipt, FlowError> {
+    issue(
+        inner,
+        Issue {
+            email: &email,
+            user_type,
+            requester,
+            code,
+            locale,
+            pending: None,
+            via: "send_otp",
+        },
+    )
+    .await?;
+    Ok(receipt(&inner.policy))
+}
+
+pub(super) fn receipt(policy: &OtpPolicy) -> SendReceipt {
+    SendReceipt {
+        expires_in: policy.ttl,
+        resend_after: policy.resend_cooldown,
+    }
+}
+
+/// Runs one send's transaction and records what happened.
+pub(super) async fn issue(inner: &Inner, issue: Issue<'_>) -> Result<(), FlowError> {
     let now = inner.clock.now();
     let policy = inner.policy;
-    let hash = inner.hasher.hash(user_type, &email, &code);
+    let (email, user_type, via) = (issue.email.clone(), issue.user_type, issue.via);
+    let hash = inner.hasher.hash(user_type, &email, &issue.code);
+    let decoy = inner.hasher.decoy();
     let outbox = inner.outbox.clone();
+    let requester = issue.requester.clone();
+    let Issue {
+        code,
+        locale,
+        pending,
+        ..
+    } = issue;
     let issued = {
         let email = email.clone();
         db::run(&inner.pool, move |conn| {
             db::write_transaction(conn, |conn| {
-                issue(
-                    conn, &outbox, now, &policy, &email, user_type, &hash, code, locale,
-                )
+                take_send_slot(conn, now, &policy, &email, user_type, &requester)?;
+                if let Some(pending) = &pending {
+                    pending.insert(conn)?;
+                }
+                let stored = Stored {
+                    now,
+                    policy: &policy,
+                    email: &email,
+                    user_type,
+                    hash: &hash,
+                    decoy: &decoy,
+                };
+                stored.write(conn, &outbox, code, locale)
             })
         })
         .await
@@ -65,83 +130,133 @@ pub(super) async fn send(
     };
     inner
         .events
-        .record(event, user_type, &email, &[("flow", flow)], "");
-    Ok(SendReceipt {
-        expires_in: policy.ttl,
-        resend_after: policy.resend_cooldown,
-    })
+        .record(event, user_type, &email, &[("flow", flow), ("via", via)], "");
+    Ok(())
 }
 
-/// The transactional part of a send: limits, the code, and its queued email.
-#[allow(clippy::too_many_arguments)]
-fn issue(
+/// The code and its email, as the address's case says.
+struct Stored<'a> {
+    now: NaiveDateTime,
+    policy: &'a OtpPolicy,
+    email: &'a EmailAddress,
+    user_type: UserType,
+    hash: &'a [u8],
+    decoy: &'a [u8],
+}
+
+impl Stored<'_> {
+    fn write(
+        &self,
+        conn: &mut DbConnection,
+        outbox: &Outbox,
+        code: OtpCode,
+        locale: Locale,
+    ) -> Result<Case, FlowError> {
+        let (now, email, user_type) = (self.now, self.email, self.user_type);
+        let expires_at = now + self.policy.ttl;
+        let valid_for = self.policy.ttl;
+        let (case, kind) = match Account::find(conn, user_type, email)? {
+            None => {
+                NewSignupOtp::new(email, user_type, self.hash, now, expires_at).upsert(conn)?;
+                (Case::Signup, EmailKind::SignupCode { code, valid_for })
+            }
+            Some(account) => {
+                // A signup code left from before the account existed can no longer be used.
+                SignupOtp::delete_unlinked_for(conn, email, user_type)?;
+                if account.is_active {
+                    NewOtp::new(account.id, self.decoy, now, expires_at).upsert(conn)?;
+                    (Case::AccountExists, EmailKind::AccountExists)
+                } else {
+                    NewOtp::new(account.id, self.hash, now, expires_at).upsert(conn)?;
+                    (Case::Activation, EmailKind::ActivationCode { code, valid_for })
+                }
+            }
+        };
+        let message = Email {
+            to: email.clone(),
+            kind,
+            locale,
+        };
+        outbox.queue(conn, &message, user_type, now, expires_at)?;
+        Ok(case)
+    }
+}
+
+/// The two send-limit records of one send: the mailbox's and the requester's.
+fn windows(
     conn: &mut DbConnection,
-    outbox: &Outbox,
+    mailbox: &str,
+    user_type: UserType,
+    requester: &Requester,
+) -> diesel::QueryResult<(Option<SendLimit>, Option<SendLimit>)> {
+    Ok((
+        SendLimit::find(conn, mailbox, user_type, MAILBOX_WIDE)?,
+        SendLimit::find(conn, mailbox, user_type, requester.as_str())?,
+    ))
+}
+
+fn window(row: &SendLimit) -> SendWindow {
+    SendWindow {
+        last_sent_at: row.last_sent_at,
+        window_started_at: row.window_started_at,
+        sends_in_window: u32::try_from(row.sends_in_window).unwrap_or(0),
+        day_started_at: row.day_started_at,
+        sends_in_day: u32::try_from(row.sends_in_day).unwrap_or(0),
+    }
+}
+
+/// Whether a send would be allowed now, without taking it: register checks this
+/// before it spends a password hash on a request that would be refused anyway.
+pub(super) fn check_send_slot(
+    conn: &mut DbConnection,
     now: NaiveDateTime,
     policy: &OtpPolicy,
     email: &EmailAddress,
     user_type: UserType,
-    hash: &[u8],
-    code: OtpCode,
-    locale: Locale,
-) -> Result<Case, FlowError> {
-    take_send_slot(conn, now, policy, email, user_type)?;
-    let expires_at = now + policy.ttl;
-    let (case, kind) = match Account::find(conn, user_type, email)? {
-        None => {
-            NewSignupOtp::new(email, user_type, hash, now, expires_at).upsert(conn)?;
-            let kind = EmailKind::SignupCode {
-                code,
-                valid_for: policy.ttl,
-            };
-            (Case::Signup, kind)
-        }
-        Some(account) => {
-            // A signup code left from before the account existed can no longer be used.
-            SignupOtp::delete_unlinked_for(conn, email, user_type)?;
-            if account.is_active {
-                (Case::AccountExists, EmailKind::AccountExists)
-            } else {
-                NewOtp::new(account.id, hash, now, expires_at).upsert(conn)?;
-                let kind = EmailKind::ActivationCode {
-                    code,
-                    valid_for: policy.ttl,
-                };
-                (Case::Activation, kind)
-            }
-        }
-    };
-    let message = Email {
-        to: email.clone(),
-        kind,
-        locale,
-    };
-    outbox.queue(conn, &message, user_type, now, expires_at)?;
-    Ok(case)
+    requester: &Requester,
+) -> Result<(), FlowError> {
+    let (wide, own) = windows(conn, &email.mailbox(), user_type, requester)?;
+    match throttle::decide(
+        wide.as_ref().map(window).as_ref(),
+        own.as_ref().map(window).as_ref(),
+        now,
+        policy,
+    ) {
+        Decision::Allow { .. } => Ok(()),
+        Decision::Deny {
+            reason,
+            retry_after,
+        } => Err(FlowError::Throttled {
+            reason,
+            retry_after,
+        }),
+    }
 }
 
-/// Applies the send limits and records this send. Concurrent sends for one
-/// identity race on a compare-and-set; a loser re-reads the winner's state and
-/// decides again, so it is refused exactly as a later request would be.
+/// Applies the send limits and records this send. Every send writes the
+/// mailbox-wide record first, with a compare-and-set: concurrent sends to one
+/// mailbox queue on it, and a loser re-reads the winner's state and decides
+/// again, so it is refused exactly as a later request would be. The requester's
+/// record is written behind it, where nobody else can be writing.
 pub(super) fn take_send_slot(
     conn: &mut DbConnection,
     now: NaiveDateTime,
     policy: &OtpPolicy,
     email: &EmailAddress,
     user_type: UserType,
+    requester: &Requester,
 ) -> Result<(), FlowError> {
     const TRIES: usize = 3;
+    let mailbox = email.mailbox();
     for _ in 0..TRIES {
-        let current = SendLimit::find(conn, email, user_type)?;
-        let window = current.as_ref().map(|row| SendWindow {
-            last_sent_at: row.last_sent_at,
-            window_started_at: row.window_started_at,
-            sends_in_window: u32::try_from(row.sends_in_window).unwrap_or(0),
-            day_started_at: row.day_started_at,
-            sends_in_day: u32::try_from(row.sends_in_day).unwrap_or(0),
-        });
-        let next = match throttle::decide(window.as_ref(), now, policy) {
-            Decision::Allow(next) => next,
+        let (wide, own) = windows(conn, &mailbox, user_type, requester)?;
+        let (next_wide, next_own) = match throttle::decide(
+            wide.as_ref().map(window).as_ref(),
+            own.as_ref().map(window).as_ref(),
+            now,
+            policy,
+        ) {
+            Decision::Allow { mailbox, requester } => (mailbox, requester),
             Decision::Deny {
                 reason,
                 retry_after,
@@ -152,24 +267,27 @@ pub(super) fn take_send_slot(
                 });
             }
         };
-        let taken = SendLimit {
-            email: email.as_str().to_owned(),
+        let record = |requester: &str, next: SendWindow| SendLimit {
+            email: mailbox.clone(),
             user_type: user_type.as_str().to_owned(),
             last_sent_at: next.last_sent_at,
             window_started_at: next.window_started_at,
             sends_in_window: i32::try_from(next.sends_in_window).unwrap_or(i32::MAX),
             day_started_at: next.day_started_at,
             sends_in_day: i32::try_from(next.sends_in_day).unwrap_or(i32::MAX),
+            requester: requester.to_owned(),
         };
-        let stored = match &current {
+        let taken = record(MAILBOX_WIDE, next_wide);
+        let stored = match &wide {
             None => taken.insert_new(conn)?,
             Some(current) => taken.replace(conn, current)?,
         };
         if stored {
+            record(requester.as_str(), next_own).upsert(conn)?;
             return Ok(());
         }
     }
-    // Still contended after several rounds: someone is sending to this identity
+    // Still contended after several rounds: someone is sending to this mailbox
     // right now, which is what the cooldown is for.
     Err(FlowError::Throttled {
         reason: ThrottleReason::Cooldown,

@@ -3,6 +3,12 @@
 //! transaction on the blocking pool; an email is queued in the outbox inside that
 //! transaction and the courier delivers it after the commit. Nothing here knows
 //! about HTTP.
+//!
+//! Who may set an account's password: only someone who has proven the address.
+//! A right code proves it; a signup token (from a right code) proves it; a
+//! registration_id proves nothing by itself and only counts together with the
+//! right code. An address's answers are the same whether it has no account, an
+//! inactive one or an active one.
 
 mod cleanup;
 mod hasher;
@@ -19,20 +25,20 @@ use std::sync::Arc;
 use std::time::Duration;
 
 pub use cleanup::{CleanupReport, run_periodically};
-pub use hasher::OtpHasher;
+pub use hasher::{CodeCheck, OtpHasher};
 pub use idempotency::IdempotencyStore;
 pub use issue::{SendReceipt, error_chain};
-pub use password::HashError;
+pub use password::{HashError, PasswordHashers};
 pub use register::{Registered, Registration};
 pub use throttle::ThrottleReason;
-pub use token::{SignupTokens, TokenError};
-pub use verify::{RejectReason, Verified, VerifiedFlow};
+pub use token::{Opaque, TokenError};
+pub use verify::{RejectReason, Verified, VerifiedFlow, VerifiedOutcome};
 
 use crate::clock::Clock;
-use crate::config::{OtpPolicy, OtpSecret};
+use crate::config::{Keyring, OtpPolicy};
 use crate::courier::{self, Outbox};
 use crate::db::{DbError, DbPool};
-use crate::domain::{EmailAddress, Locale, OtpCode, UserType};
+use crate::domain::{EmailAddress, Locale, OtpCode, Requester, UserType};
 use crate::events::Events;
 
 /// What can go wrong in a flow, in the flows' own terms.
@@ -44,20 +50,19 @@ pub enum FlowError {
     /// The code's attempts are spent; a new one must be sent.
     #[error("too many wrong attempts")]
     TooManyAttempts,
-    /// Too many consecutive wrong codes for the identity: verification is locked.
+    /// Too many consecutive wrong codes from this requester for the identity.
     #[error("verification locked")]
     VerificationLocked { retry_after: Duration },
-    /// A send refused by the per-identity limits.
+    /// A send refused by the send limits.
     #[error("send throttled ({})", reason.as_str())]
     Throttled {
         reason: ThrottleReason,
         retry_after: Duration,
     },
-    /// The signup token is malformed, forged, expired, for another identity, or its
-    /// verification has been superseded or used.
+    /// The signup token is malformed, unknown, expired, used, or for another identity.
     #[error("invalid signup token ({0})")]
     InvalidSignupToken(TokenError),
-    /// The identity already has an account.
+    /// The identity already has an account (told only to someone who proved the address).
     #[error("already registered")]
     AlreadyRegistered,
     #[error(transparent)]
@@ -106,7 +111,7 @@ struct Inner {
     clock: Arc<dyn Clock>,
     policy: OtpPolicy,
     hasher: OtpHasher,
-    tokens: SignupTokens,
+    passwords: PasswordHashers,
     events: Events,
 }
 
@@ -116,8 +121,9 @@ impl SignupService {
         outbox: Outbox,
         clock: Arc<dyn Clock>,
         policy: OtpPolicy,
-        secret: &OtpSecret,
+        keyring: &Keyring,
         events: Events,
+        passwords: PasswordHashers,
     ) -> Self {
         Self {
             inner: Arc::new(Inner {
@@ -126,14 +132,10 @@ impl SignupService {
                 outbox,
                 clock,
                 policy,
-                hasher: OtpHasher::new(secret),
-                tokens: SignupTokens::new(secret, policy.signup_token_ttl),
+                hasher: OtpHasher::new(keyring),
+                passwords,
             }),
         }
-    }
-
-    pub fn policy(&self) -> &OtpPolicy {
-        &self.inner.policy
     }
 
     pub fn pool(&self) -> &DbPool {
@@ -145,10 +147,11 @@ impl SignupService {
         &self,
         email: EmailAddress,
         user_type: UserType,
+        requester: Requester,
         locale: Locale,
     ) -> Result<SendReceipt, FlowError> {
         let code = OtpCode::generate(self.inner.policy.length);
-        issue::send(&self.inner, email, user_type, code, locale).await
+        issue::send(&self.inner, email, user_type, &requester, code, locale).await
     }
 
     /// send-otp with a given code: the original service's `force_otp_code`, for tests.
@@ -158,22 +161,43 @@ impl SignupService {
         user_type: UserType,
         code: OtpCode,
     ) -> Result<SendReceipt, FlowError> {
-        issue::send(&self.inner, email, user_type, code, Locale::default()).await
+        issue::send(
+            &self.inner,
+            email,
+            user_type,
+            &Requester::local(),
+            code,
+            Locale::default(),
+        )
+        .await
     }
 
-    /// verify-otp: consumes the identity's code if `submitted` matches it.
+    /// verify-otp: consumes the identity's code if `submitted` matches it, and
+    /// finishes the registration `registration_id` names when it is this
+    /// identity's and still waiting.
     pub async fn verify(
         &self,
         email: EmailAddress,
         user_type: UserType,
         submitted: &str,
+        requester: Requester,
+        registration_id: Option<&str>,
     ) -> Result<Verified, FlowError> {
         let code = OtpCode::parse(submitted, self.inner.policy.length);
-        verify::verify(&self.inner, email, user_type, code).await
+        verify::verify(
+            &self.inner,
+            email,
+            user_type,
+            code,
+            requester,
+            registration_id,
+        )
+        .await
     }
 
-    /// register: creates an account, active with a signup token, or inactive with
-    /// an activation code on its way.
+    /// register: with a signup token, creates the account (or activates an
+    /// inactive one) with the password given; without one, sends a code and keeps
+    /// the password for a verify that brings the registration_id back.
     pub async fn register(&self, registration: Registration) -> Result<Registered, FlowError> {
         register::register(&self.inner, registration).await
     }

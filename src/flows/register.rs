@@ -1,21 +1,26 @@
 //! register: the end of the signup journey.
 //!
-//! With a signup token, the verified address gets an active account in one
-//! transaction that also links the verification to it. Without one, the account
-//! is created inactive and an activation code is queued for email; that path counts
-//! against the same per-address limits as send-otp, since it sends email and
-//! answers whether an address is registered.
+//! With a signup token (proof that the caller read a code sent to the address),
+//! the account is created active with the password given, in one transaction that
+//! uses the token up; an inactive account (one registered before, or imported) is
+//! activated and its password replaced, since nobody had proven the old one.
+//!
+//! Without a token nothing is created: the call is a send-otp that keeps the
+//! password hash, under a fresh registration_id, for a verify-otp that brings the
+//! right code and that registration_id back. Its answer is the same for every
+//! address, whether it has no account, an inactive one or an active one, and so
+//! is its cost: the password is hashed in every case.
 
 use std::time::Duration;
 
-use super::issue;
-use super::{FlowError, Inner, password};
-use crate::config::OtpPolicy;
-use crate::courier::Outbox;
-use crate::db::models::{Account, AccountRecord, NewAccount, NewOtp, SignupOtp};
+use super::issue::{self, Issue};
+use super::token::Opaque;
+use super::{FlowError, Inner, TokenError};
+use crate::db::models::{
+    Account, AccountRecord, NewAccount, Otp, PendingRegistration, SignupOtp, SignupToken,
+};
 use crate::db::{self, DbConnection};
-use crate::domain::{EmailAddress, FullName, Locale, OtpCode, Password, UserType};
-use crate::mail::{Email, EmailKind};
+use crate::domain::{EmailAddress, FullName, Locale, OtpCode, Password, Requester, UserType};
 
 /// A request to register, validated. No `Debug`: it holds the password and the token.
 pub struct Registration {
@@ -24,18 +29,20 @@ pub struct Registration {
     pub password: Password,
     pub full_name: Option<FullName>,
     pub signup_token: Option<String>,
-    /// The language of the activation email, when one is sent.
+    /// The language of the email, when one is sent.
     pub locale: Locale,
+    pub requester: Requester,
 }
 
-/// The new account, and whether it still needs activating.
+/// What register did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Registered {
-    /// Verified by its signup token: active now.
+    /// Proven by its signup token: the account is active now.
     Active(AccountRecord),
-    /// Inactive until the emailed activation code is verified.
-    PendingActivation {
-        account: AccountRecord,
+    /// A code is on its way; verify-otp with it and `registration_id` finishes
+    /// the registration.
+    Pending {
+        registration_id: String,
         expires_in: Duration,
         resend_after: Duration,
     },
@@ -45,63 +52,25 @@ pub(super) async fn register(
     inner: &Inner,
     registration: Registration,
 ) -> Result<Registered, FlowError> {
-    let Registration {
-        email,
-        user_type,
-        password,
-        full_name,
-        signup_token,
-        locale,
-    } = registration;
-    let now = inner.clock.now();
-    let result = match signup_token {
-        Some(token) => {
-            let proof = inner
-                .tokens
-                .check(&token, &email, user_type, now)
-                .map_err(FlowError::InvalidSignupToken)?;
-            reject_if_registered(inner, &email, user_type).await?;
-            let hashed = hash(password).await?;
-            let email = email.clone();
-            db::run(&inner.pool, move |conn| {
-                db::write_transaction(conn, |conn| {
-                    let account = NewAccount {
-                        user_type,
-                        email: &email,
-                        hashed_password: Some(&hashed),
-                        full_name: full_name.as_ref().map(FullName::as_str),
-                        is_active: true,
-                        created_at: now,
-                    }
-                    .insert(conn)
-                    .map_err(already_registered)?;
-                    if !SignupOtp::link_verified(
-                        conn,
-                        &email,
-                        user_type,
-                        proof.verified_at,
-                        account.id,
-                    )? {
-                        return Err(FlowError::InvalidSignupToken(super::TokenError::Superseded));
-                    }
-                    Ok(Registered::Active(account))
-                })
-            })
-            .await
+    let (email, user_type) = (registration.email.clone(), registration.user_type);
+    let result = match registration.signup_token {
+        Some(ref token) => {
+            let token_hash = Opaque::hash_of(token).map_err(FlowError::InvalidSignupToken)?;
+            with_token(inner, registration, token_hash).await
         }
-        None => register_unverified(inner, &email, user_type, password, full_name, locale).await,
+        None => without_token(inner, registration).await,
     };
     match &result {
         Ok(registered) => {
             let status = match registered {
                 Registered::Active(_) => "active",
-                Registered::PendingActivation { .. } => "pending_activation",
+                Registered::Pending { .. } => "pending_verification",
             };
             inner.events.record(
                 "USER_REGISTERED",
                 user_type,
                 &email,
-                &[("status", status)],
+                &[("status", status), ("via", "register")],
                 "",
             );
         }
@@ -119,146 +88,149 @@ pub(super) async fn register(
             &[("reason", "already_registered")],
             "",
         ),
-        Err(other) => issue::log_throttled(inner, other, user_type, &email),
+        Err(_) => {}
     }
     result
 }
 
-/// Without a token: take a send from the address's limits and check it has no
-/// account (one transaction, committed either way, so probing costs sends); then
-/// hash the password; then create the inactive account, its activation code and
-/// the code's email.
-async fn register_unverified(
+/// The token is checked before the expensive hash (a read), and taken in the
+/// transaction that creates the account, so of concurrent registers with one
+/// token exactly one succeeds.
+async fn with_token(
     inner: &Inner,
-    email: &EmailAddress,
-    user_type: UserType,
-    password: Password,
-    full_name: Option<FullName>,
-    locale: Locale,
+    registration: Registration,
+    token_hash: [u8; 32],
 ) -> Result<Registered, FlowError> {
+    let Registration {
+        email,
+        user_type,
+        password,
+        full_name,
+        ..
+    } = registration;
     let now = inner.clock.now();
-    let policy = inner.policy;
-    let exists = {
+    let account = {
         let email = email.clone();
         db::run(&inner.pool, move |conn| {
-            db::write_transaction(conn, |conn| {
-                issue::take_send_slot(conn, now, &policy, &email, user_type)?;
-                Ok::<_, FlowError>(Account::find(conn, user_type, &email)?.is_some())
-            })
+            if !SignupToken::is_good(conn, &token_hash, &email, user_type, now)? {
+                return Err(FlowError::InvalidSignupToken(TokenError::Unknown));
+            }
+            Ok(Account::find(conn, user_type, &email)?)
         })
         .await?
     };
-    if exists {
+    // Only a holder of a good token learns that the address is registered.
+    if account.is_some_and(|account| account.is_active) {
         return Err(FlowError::AlreadyRegistered);
     }
-
-    let hashed = hash(password).await?;
-    let code = OtpCode::generate(policy.length);
-    let new = Unverified {
-        email: email.clone(),
-        user_type,
-        hashed_password: hashed,
-        full_name,
-        code_hash: inner.hasher.hash(user_type, email, &code),
-        code,
-        locale,
-    };
-    let outbox = inner.outbox.clone();
+    let hashed = inner.passwords.hash(password).await?;
     let account = db::run(&inner.pool, move |conn| {
-        db::write_transaction(conn, |conn| new.create(conn, &outbox, now, &policy))
+        db::write_transaction(conn, |conn| {
+            let Some(verified_at) = SignupToken::take(conn, &token_hash, &email, user_type, now)?
+            else {
+                return Err(FlowError::InvalidSignupToken(TokenError::Unknown));
+            };
+            let full_name = full_name.as_ref().map(FullName::as_str);
+            let account = create_or_activate(conn, &email, user_type, &hashed, full_name, now)?;
+            SignupOtp::link_account(conn, &email, user_type, verified_at, account.id)?;
+            Ok(account)
+        })
     })
     .await?;
-    inner.outbox.wake();
-    inner.events.record(
-        "ACTIVATION_OTP_CREATED",
-        user_type,
-        email,
-        &[("flow", "register")],
-        "",
-    );
-    Ok(Registered::PendingActivation {
-        account,
-        expires_in: policy.ttl,
-        resend_after: policy.resend_cooldown,
-    })
+    Ok(Registered::Active(account))
 }
 
-/// An inactive account about to be created, with its activation code.
-struct Unverified {
-    email: EmailAddress,
+/// A new active account, or the inactive one activated with the new password.
+fn create_or_activate(
+    conn: &mut DbConnection,
+    email: &EmailAddress,
     user_type: UserType,
-    hashed_password: String,
-    full_name: Option<FullName>,
-    code: OtpCode,
-    code_hash: Vec<u8>,
-    locale: Locale,
-}
-
-impl Unverified {
-    fn create(
-        self,
-        conn: &mut DbConnection,
-        outbox: &Outbox,
-        now: chrono::NaiveDateTime,
-        policy: &OtpPolicy,
-    ) -> Result<AccountRecord, FlowError> {
-        let expires_at = now + policy.ttl;
-        let account = NewAccount {
-            user_type: self.user_type,
-            email: &self.email,
-            hashed_password: Some(&self.hashed_password),
-            full_name: self.full_name.as_ref().map(FullName::as_str),
-            is_active: false,
+    hashed: &str,
+    full_name: Option<&str>,
+    now: chrono::NaiveDateTime,
+) -> Result<AccountRecord, FlowError> {
+    let account = match Account::find(conn, user_type, email)? {
+        Some(account) if account.is_active => return Err(FlowError::AlreadyRegistered),
+        Some(account) => {
+            let activated = Account::activate_with_password(conn, account.id, hashed, full_name)?
+                .ok_or(FlowError::AlreadyRegistered)?;
+            Otp::delete_for(conn, account.id)?;
+            activated
+        }
+        None => NewAccount {
+            user_type,
+            email,
+            hashed_password: Some(hashed),
+            full_name,
+            is_active: true,
             created_at: now,
         }
         .insert(conn)
-        .map_err(already_registered)?;
-        SignupOtp::delete_unlinked_for(conn, &self.email, self.user_type)?;
-        NewOtp::new(account.id, &self.code_hash, now, expires_at).upsert(conn)?;
-        let message = Email {
-            to: self.email,
-            kind: EmailKind::ActivationCode {
-                code: self.code,
-                valid_for: policy.ttl,
-            },
-            locale: self.locale,
-        };
-        outbox.queue(conn, &message, self.user_type, now, expires_at)?;
-        Ok(account)
-    }
+        .map_err(already_registered)?,
+    };
+    PendingRegistration::delete_for(conn, email, user_type)?;
+    Ok(account)
 }
 
-/// A cheap read before the expensive hash: most duplicate registrations end here.
-/// The unique constraint still decides races.
-async fn reject_if_registered(
+/// Without a token: a send, with the registration kept for the verify that
+/// brings the code and the registration_id back.
+async fn without_token(
     inner: &Inner,
-    email: &EmailAddress,
-    user_type: UserType,
-) -> Result<(), FlowError> {
-    let email = email.clone();
-    let exists = db::run(&inner.pool, move |conn| {
-        Account::find(conn, user_type, &email)
-            .map(|account| account.is_some())
-            .map_err(FlowError::from)
-    })
-    .await?;
-    if exists {
-        Err(FlowError::AlreadyRegistered)
-    } else {
-        Ok(())
-    }
-}
-
-/// argon2id on the blocking pool: about 20 MiB and tens of milliseconds of CPU,
-/// which must never run on an async worker.
-async fn hash(password: Password) -> Result<String, FlowError> {
-    actix_web::web::block(move || password::hash_password(&password))
+    registration: Registration,
+) -> Result<Registered, FlowError> {
+    let Registration {
+        email,
+        user_type,
+        password,
+        full_name,
+        locale,
+        requester,
+        ..
+    } = registration;
+    let now = inner.clock.now();
+    let policy = inner.policy;
+    // A refused send costs no hash; the real check is in the send's transaction.
+    {
+        let (email, requester) = (email.clone(), requester.clone());
+        db::run(&inner.pool, move |conn| {
+            issue::check_send_slot(conn, now, &policy, &email, user_type, &requester)
+        })
         .await
-        .map_err(|_| FlowError::Database(db::DbError::Task))?
-        .map_err(FlowError::from)
+    }
+    .inspect_err(|error| issue::log_throttled(inner, error, user_type, &email))?;
+    let hashed = inner.passwords.hash(password).await?;
+    let registration_id = Opaque::generate();
+    let pending = PendingRegistration {
+        registration_hash: registration_id.hash().to_vec(),
+        email: email.as_str().to_owned(),
+        user_type: user_type.as_str().to_owned(),
+        hashed_password: hashed,
+        full_name: full_name.as_ref().map(|name| name.as_str().to_owned()),
+        created_at: now,
+        expires_at: now + policy.ttl,
+    };
+    issue::issue(
+        inner,
+        Issue {
+            email: &email,
+            user_type,
+            requester: &requester,
+            code: OtpCode::generate(policy.length),
+            locale,
+            pending: Some(pending),
+            via: "register",
+        },
+    )
+    .await?;
+    let receipt = issue::receipt(&policy);
+    Ok(Registered::Pending {
+        registration_id: registration_id.expose().to_owned(),
+        expires_in: receipt.expires_in,
+        resend_after: receipt.resend_after,
+    })
 }
 
-fn already_registered(error: diesel::result::Error) -> FlowError {
+pub(super) fn already_registered(error: diesel::result::Error) -> FlowError {
     if db::is_unique_violation(&error) {
         FlowError::AlreadyRegistered
     } else {

@@ -1,220 +1,122 @@
-//! Signup tokens: what verify-otp hands a new address as proof that it was
-//! verified, and the only proof register accepts.
+//! Opaque one-use secrets handed to a client: the signup token (proof that the
+//! client read a code sent to the address) and the registration_id (ties a
+//! registration waiting for its code to the client that made it).
 //!
-//! A token is `base64url(payload) "." base64url(HMAC-SHA256(key, payload))`, the
-//! key derived from `OTP_SECRET` for this one purpose. The payload binds the
-//! token to the normalised email, the user_type, the moment of verification (so
-//! that the verification row must still be the one the token was made for) and an
-//! expiry. Clients treat it as opaque.
-
-use std::time::Duration;
+//! Each is 32 bytes from the operating system's CSPRNG, base64url without
+//! padding (43 characters). The database keeps only its SHA-256, so a dump
+//! reveals none; and since a token carries nothing (no address, no MAC), holding
+//! one lets nobody test guesses of `OTP_SECRET` offline, and a key rotation never
+//! voids one.
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use chrono::{DateTime, NaiveDateTime};
-use hmac::{Hmac, KeyInit, Mac};
-use sha2::Sha256;
+use rand::TryRng;
+use rand::rngs::SysRng;
+use sha2::{Digest, Sha256};
 
-use crate::config::OtpSecret;
-use crate::domain::{EmailAddress, UserType};
-
-type HmacSha256 = Hmac<Sha256>;
-
-const VERSION: &str = "st1";
-/// Separates this key from every other use of `OTP_SECRET`.
-const KEY_PURPOSE: &[u8] = b"signup-otp/signup-token/v1";
+const BYTES: usize = 32;
+/// The length of the text form: 32 bytes in base64 without padding.
+pub const TEXT_LEN: usize = 43;
 
 /// Why a token was refused. Clients see one answer; the log keeps the reason.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum TokenError {
     #[error("malformed")]
     Malformed,
-    #[error("bad signature")]
-    BadSignature,
-    #[error("expired")]
-    Expired,
-    #[error("issued for another email or user type")]
-    WrongIdentity,
-    /// Valid, but its verification was replaced by a newer code or already used.
-    #[error("superseded or already used")]
-    Superseded,
+    /// Never issued, expired, already used, or issued for another address.
+    #[error("unknown, expired, used or for another address")]
+    Unknown,
 }
 
-/// Issues and checks signup tokens.
-#[derive(Clone)]
-pub struct SignupTokens {
-    keyed: HmacSha256,
-    ttl: Duration,
+/// A freshly made secret: its text for the client, its hash for the database.
+/// No `Debug`.
+pub struct Opaque {
+    text: String,
+    hash: [u8; 32],
 }
 
-/// What a valid token proves.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct VerifiedAddress {
-    pub verified_at: NaiveDateTime,
+impl Opaque {
+    pub fn generate() -> Self {
+        let mut bytes = [0u8; BYTES];
+        // Without OS entropy no unguessable token can be made: fail this request.
+        SysRng
+            .try_fill_bytes(&mut bytes)
+            .expect("the operating system's random number generator failed");
+        let text = URL_SAFE_NO_PAD.encode(bytes);
+        let hash = digest(&text);
+        Self { text, hash }
+    }
+
+    /// The text to hand to the client, once.
+    pub fn expose(&self) -> &str {
+        &self.text
+    }
+
+    pub fn hash(&self) -> &[u8] {
+        &self.hash
+    }
+
+    /// The hash a submitted token is stored under; `Malformed` if it is not shaped
+    /// like one (so no lookup is made for garbage).
+    pub fn hash_of(submitted: &str) -> Result<[u8; 32], TokenError> {
+        let submitted = submitted.trim();
+        let shaped = submitted.len() == TEXT_LEN
+            && URL_SAFE_NO_PAD
+                .decode(submitted)
+                .is_ok_and(|bytes| bytes.len() == BYTES);
+        if shaped {
+            Ok(digest(submitted))
+        } else {
+            Err(TokenError::Malformed)
+        }
+    }
 }
 
-impl SignupTokens {
-    pub fn new(secret: &OtpSecret, ttl: Duration) -> Self {
-        let mut derive =
-            HmacSha256::new_from_slice(secret.expose()).expect("HMAC accepts keys of any length");
-        derive.update(KEY_PURPOSE);
-        let key = derive.finalize().into_bytes();
-        Self {
-            keyed: HmacSha256::new_from_slice(&key).expect("HMAC accepts keys of any length"),
-            ttl,
-        }
-    }
-
-    pub fn ttl(&self) -> Duration {
-        self.ttl
-    }
-
-    /// A token for `email` and `user_type`, verified at `verified_at`, valid for the TTL.
-    pub fn issue(
-        &self,
-        email: &EmailAddress,
-        user_type: UserType,
-        verified_at: NaiveDateTime,
-    ) -> String {
-        let verified_micros = verified_at.and_utc().timestamp_micros();
-        let expires = verified_at.and_utc().timestamp()
-            + i64::try_from(self.ttl.as_secs()).unwrap_or(i64::MAX);
-        let payload = format!("{VERSION}|{user_type}|{verified_micros}|{expires}|{email}");
-        let signature = self.sign(payload.as_bytes());
-        format!(
-            "{}.{}",
-            URL_SAFE_NO_PAD.encode(payload),
-            URL_SAFE_NO_PAD.encode(signature)
-        )
-    }
-
-    /// Checks `token` for `email` and `user_type` at `now`.
-    pub fn check(
-        &self,
-        token: &str,
-        email: &EmailAddress,
-        user_type: UserType,
-        now: NaiveDateTime,
-    ) -> Result<VerifiedAddress, TokenError> {
-        let (payload, signature) = token.trim().split_once('.').ok_or(TokenError::Malformed)?;
-        let payload = URL_SAFE_NO_PAD
-            .decode(payload)
-            .map_err(|_| TokenError::Malformed)?;
-        let signature = URL_SAFE_NO_PAD
-            .decode(signature)
-            .map_err(|_| TokenError::Malformed)?;
-        let mut mac = self.keyed.clone();
-        mac.update(&payload);
-        mac.verify_slice(&signature)
-            .map_err(|_| TokenError::BadSignature)?;
-
-        // Signed by us: the fields are ours, but read them defensively anyway.
-        let payload = String::from_utf8(payload).map_err(|_| TokenError::Malformed)?;
-        let mut fields = payload.splitn(5, '|');
-        let (Some(VERSION), Some(token_type), Some(verified), Some(expires), Some(token_email)) = (
-            fields.next(),
-            fields.next(),
-            fields.next(),
-            fields.next(),
-            fields.next(),
-        ) else {
-            return Err(TokenError::Malformed);
-        };
-        let expires: i64 = expires.parse().map_err(|_| TokenError::Malformed)?;
-        let verified_at = verified
-            .parse::<i64>()
-            .ok()
-            .and_then(DateTime::from_timestamp_micros)
-            .ok_or(TokenError::Malformed)?
-            .naive_utc();
-        if now.and_utc().timestamp() >= expires {
-            return Err(TokenError::Expired);
-        }
-        if token_type != user_type.as_str() || token_email != email.as_str() {
-            return Err(TokenError::WrongIdentity);
-        }
-        Ok(VerifiedAddress { verified_at })
-    }
-
-    fn sign(&self, payload: &[u8]) -> Vec<u8> {
-        let mut mac = self.keyed.clone();
-        mac.update(payload);
-        mac.finalize().into_bytes().to_vec()
-    }
+fn digest(text: &str) -> [u8; 32] {
+    Sha256::digest(text.as_bytes()).into()
 }
 
 #[cfg(test)]
 mod tests {
-    use chrono::TimeDelta;
-
     use super::*;
-    use crate::clock::{Clock, SystemClock};
-
-    fn tokens(key: &str) -> SignupTokens {
-        SignupTokens::new(
-            &OtpSecret::new(key.as_bytes().to_vec()),
-            Duration::from_secs(900),
-        )
-    }
-
-    fn email(raw: &str) -> EmailAddress {
-        EmailAddress::parse(raw).unwrap()
-    }
 
     #[test]
-    fn a_token_proves_its_own_verification() {
-        let now = SystemClock.now();
-        let token = tokens("k").issue(&email("a@example.com"), UserType::Live, now);
-        let proof = tokens("k").check(&token, &email("a@example.com"), UserType::Live, now);
-        assert_eq!(proof, Ok(VerifiedAddress { verified_at: now }));
-    }
-
-    #[test]
-    fn a_token_is_refused_for_another_identity() {
-        let now = SystemClock.now();
-        let token = tokens("k").issue(&email("a@example.com"), UserType::Live, now);
-        assert_eq!(
-            tokens("k").check(&token, &email("b@example.com"), UserType::Live, now),
-            Err(TokenError::WrongIdentity)
+    fn a_token_is_43_url_safe_characters_and_its_hash_is_found_again() {
+        let token = Opaque::generate();
+        assert_eq!(token.expose().len(), TEXT_LEN);
+        assert!(
+            token
+                .expose()
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
         );
+        assert_eq!(Opaque::hash_of(token.expose()), Ok(*<&[u8; 32]>::try_from(token.hash()).unwrap()));
         assert_eq!(
-            tokens("k").check(&token, &email("a@example.com"), UserType::Demo, now),
-            Err(TokenError::WrongIdentity)
+            Opaque::hash_of(&format!(" {} ", token.expose())).unwrap()[..],
+            token.hash()[..]
         );
     }
 
     #[test]
-    fn a_token_expires_after_its_ttl() {
-        let now = SystemClock.now();
-        let token = tokens("k").issue(&email("a@example.com"), UserType::Live, now);
-        let check = |at| tokens("k").check(&token, &email("a@example.com"), UserType::Live, at);
-        assert!(check(now + TimeDelta::seconds(899)).is_ok());
-        assert_eq!(
-            check(now + TimeDelta::seconds(900)),
-            Err(TokenError::Expired)
-        );
+    fn tokens_differ_and_carry_nothing_readable() {
+        let (a, b) = (Opaque::generate(), Opaque::generate());
+        assert_ne!(a.expose(), b.expose());
+        let decoded = URL_SAFE_NO_PAD.decode(a.expose()).unwrap();
+        assert!(!decoded.windows(1).all(|w| w[0].is_ascii_graphic()));
     }
 
     #[test]
-    fn tampered_and_foreign_tokens_are_refused() {
-        let now = SystemClock.now();
-        let token = tokens("k").issue(&email("a@example.com"), UserType::Live, now);
-        let (payload, signature) = token.split_once('.').unwrap();
-        let decoded = String::from_utf8(URL_SAFE_NO_PAD.decode(payload).unwrap()).unwrap();
-        let forged = URL_SAFE_NO_PAD.encode(decoded.replace("|live|", "|demo|"));
-        let check =
-            |t: &str, user_type| tokens("k").check(t, &email("a@example.com"), user_type, now);
-
-        assert_eq!(
-            check(&format!("{forged}.{signature}"), UserType::Demo),
-            Err(TokenError::BadSignature)
-        );
-        assert_eq!(
-            tokens("other").check(&token, &email("a@example.com"), UserType::Live, now),
-            Err(TokenError::BadSignature)
-        );
-        for garbage in ["", "abc", "a.b", "!!!.???", &format!("{payload}.")] {
-            assert!(check(garbage, UserType::Live).is_err(), "{garbage:?}");
+    fn anything_not_shaped_like_a_token_is_malformed() {
+        let token = Opaque::generate();
+        for bad in [
+            "",
+            "abc",
+            "a.b",
+            &token.expose()[..42],
+            &format!("{}A", token.expose()),
+            &"!".repeat(43),
+        ] {
+            assert_eq!(Opaque::hash_of(bad), Err(TokenError::Malformed), "{bad:?}");
         }
     }
 }

@@ -1,32 +1,52 @@
-//! verify-otp: `signup_otps` first, then the activation codes in `otps`, in one
-//! transaction. A match consumes the code with a conditional write whose row count
-//! says whether this request won; a miss spends one attempt the same way.
+//! verify-otp: `signup_otps` first, then the account's code in `otps`, in one
+//! transaction. A match consumes the code with a conditional write, on the very
+//! hash it was compared with, whose row count says whether this request won; a
+//! miss spends one attempt the same way.
+//!
+//! A right code proves the address, and then either finishes the registration
+//! the request's `registration_id` names (its password becomes the account's),
+//! or hands out a signup token for register. It never makes a password that
+//! nobody proved the account's: an inactive account's old password is replaced
+//! at that point, not activated.
 
 use std::time::Duration;
 
 use chrono::NaiveDateTime;
 
-use super::{FlowError, Inner, OtpHasher};
+use super::token::Opaque;
+use super::{CodeCheck, FlowError, Inner, OtpHasher};
 use crate::config::OtpPolicy;
-use crate::db::models::{Account, Otp, SignupOtp, VerifyLockout};
+use crate::db::models::{
+    Account, AccountRecord, NewAccount, NewLock, Otp, PendingRegistration, SignupOtp,
+    SignupToken, VerifyLockout,
+};
 use crate::db::{self, DbConnection};
-use crate::domain::{EmailAddress, OtpCode, UserType};
+use crate::domain::{EmailAddress, OtpCode, Requester, UserType};
 
 /// A successful verification.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Verified {
     pub flow: VerifiedFlow,
-    /// For a signup: the proof register takes, and how long it stays good.
-    pub signup_token: Option<(String, Duration)>,
+    pub outcome: VerifiedOutcome,
 }
 
-/// Which journey a successful verification completed.
+/// What a right code led to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum VerifiedOutcome {
+    /// The registration the request named is done: the account is active.
+    Registered(AccountRecord),
+    /// The address is proven; register takes this token (once, until it expires)
+    /// with the password for the account.
+    Token { token: String, expires_in: Duration },
+}
+
+/// Which journey a successful verification was on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum VerifiedFlow {
-    /// A new address is confirmed; its signup code is used up and the row kept,
-    /// verified, as the server-side half of the signup token.
+    /// A new address; its signup code is used up and the row kept, verified, to
+    /// be linked to the account.
     Signup,
-    /// An inactive account is now active; its activation code is consumed.
+    /// An existing inactive account; its activation code is consumed.
     Activation,
 }
 
@@ -40,17 +60,18 @@ impl VerifiedFlow {
 }
 
 /// Why a code was refused. Clients see one message for all of them but
-/// `TooManyAttempts`; the log keeps the reason.
+/// `TooManyAttempts` and `Locked`; the log keeps the reason.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RejectReason {
     /// No code was ever issued to the identity, or it was consumed or cleaned up.
     NotFound,
+    /// Past its expiry, or made under a key the service no longer holds.
     Expired,
     WrongCode,
-    /// A concurrent request consumed the code first.
+    /// A concurrent request consumed the code first, or a re-send replaced it.
     AlreadyUsed,
     TooManyAttempts,
-    /// The identity is locked after too many consecutive wrong codes.
+    /// This requester is locked out of the identity after too many wrong codes.
     Locked(NaiveDateTime),
 }
 
@@ -67,21 +88,33 @@ impl RejectReason {
     }
 }
 
+/// Which code was proven.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Proof {
+    Signup,
+    Activation(Account),
+}
+
 /// A verdict is committed either way: a wrong guess must spend its attempt even
 /// though the request fails.
-type Verdict = Result<VerifiedFlow, RejectReason>;
+type Verdict = Result<(VerifiedFlow, VerifiedOutcome), RejectReason>;
 
 pub(super) async fn verify(
     inner: &Inner,
     email: EmailAddress,
     user_type: UserType,
     code: Option<OtpCode>,
+    requester: Requester,
+    registration_id: Option<&str>,
 ) -> Result<Verified, FlowError> {
     let now = inner.clock.now();
     let policy = inner.policy;
     let hasher = inner.hasher.clone();
-    let verdict = {
+    // A registration_id not even shaped like one names no registration.
+    let registration = registration_id.and_then(|id| Opaque::hash_of(id).ok());
+    let (verdict, locked_now) = {
         let email = email.clone();
+        let requester = requester.clone();
         db::run(&inner.pool, move |conn| {
             db::write_transaction(conn, |conn| {
                 let check = Check {
@@ -91,52 +124,40 @@ pub(super) async fn verify(
                     email: &email,
                     user_type,
                     code: code.as_ref(),
+                    requester: &requester,
+                    registration: registration.as_ref().map(|hash| &hash[..]),
                 };
-                check.run(conn).map_err(FlowError::from)
+                check.run(conn)
             })
         })
         .await?
     };
-    let (verdict, locked_now) = verdict;
-    if let Some(until) = locked_now {
-        inner.events.warn(
-            "SIGNUP_OTP_IDENTITY_LOCKED",
-            user_type,
-            &email,
-            &[],
-            &format!(
-                "failures={} locked_for_secs={}",
-                policy.lockout_threshold,
-                (until - now).num_seconds()
-            ),
-        );
+    if let Some(lock) = locked_now {
+        record_lock(inner, &email, user_type, now, lock);
     }
     match verdict {
-        Ok(flow) => {
+        Ok((flow, outcome)) => {
+            let finished = matches!(outcome, VerifiedOutcome::Registered(_));
             inner.events.record(
                 "SIGNUP_OTP_VERIFIED",
                 user_type,
                 &email,
-                &[("flow", flow.as_str())],
+                &[
+                    ("flow", flow.as_str()),
+                    ("registered", if finished { "true" } else { "false" }),
+                ],
                 "",
             );
-            let signup_token = match flow {
-                VerifiedFlow::Signup => Some((
-                    inner.tokens.issue(&email, user_type, now),
-                    inner.tokens.ttl(),
-                )),
-                VerifiedFlow::Activation => {
-                    inner.events.record(
-                        "USER_ACTIVATED",
-                        user_type,
-                        &email,
-                        &[("via", "activation_code")],
-                        "",
-                    );
-                    None
-                }
-            };
-            Ok(Verified { flow, signup_token })
+            if finished {
+                inner.events.record(
+                    "USER_REGISTERED",
+                    user_type,
+                    &email,
+                    &[("status", "active"), ("via", "verify_otp")],
+                    "",
+                );
+            }
+            Ok(Verified { flow, outcome })
         }
         Err(reason) => {
             inner.events.record(
@@ -157,6 +178,35 @@ pub(super) async fn verify(
     }
 }
 
+/// A lock started: one event, and another, louder one when locks keep coming
+/// back for the same identity (more than one in the last day, from any network).
+fn record_lock(
+    inner: &Inner,
+    email: &EmailAddress,
+    user_type: UserType,
+    now: NaiveDateTime,
+    lock: NewLock,
+) {
+    let details = format!(
+        "failures={} locked_for_secs={} locks_in_last_day={}",
+        inner.policy.lockout_threshold,
+        (lock.until - now).num_seconds(),
+        lock.recent_locks
+    );
+    inner
+        .events
+        .warn("SIGNUP_OTP_IDENTITY_LOCKED", user_type, email, &[], &details);
+    if lock.recent_locks > 1 {
+        inner.events.warn(
+            "SIGNUP_OTP_LOCKOUTS_RECURRING",
+            user_type,
+            email,
+            &[],
+            &details,
+        );
+    }
+}
+
 struct Check<'a> {
     now: NaiveDateTime,
     policy: &'a OtpPolicy,
@@ -164,40 +214,41 @@ struct Check<'a> {
     email: &'a EmailAddress,
     user_type: UserType,
     code: Option<&'a OtpCode>,
+    requester: &'a Requester,
+    registration: Option<&'a [u8]>,
 }
 
 impl Check<'_> {
     /// The verdict, and the lock this request started, if any.
-    fn run(
-        &self,
-        conn: &mut DbConnection,
-    ) -> diesel::QueryResult<(Verdict, Option<NaiveDateTime>)> {
-        if let Some(lockout) = VerifyLockout::find(conn, self.email, self.user_type)?
+    fn run(&self, conn: &mut DbConnection) -> Result<(Verdict, Option<NewLock>), FlowError> {
+        if let Some(lockout) = VerifyLockout::find(conn, self.email, self.user_type, self.requester)?
             && let Some(until) = lockout.locked_at(self.now)
         {
             return Ok((Err(RejectReason::Locked(until)), None));
         }
-        let verdict = self.evaluate(conn)?;
-        let locked_now = match verdict {
-            Ok(_) => {
-                VerifyLockout::clear(conn, self.email, self.user_type)?;
-                None
+        match self.evaluate(conn)? {
+            Ok(proof) => {
+                VerifyLockout::clear(conn, self.email, self.user_type, self.requester)?;
+                Ok((Ok(self.finish(conn, proof)?), None))
             }
-            Err(RejectReason::WrongCode) => VerifyLockout::record_failure(
-                conn,
-                self.email,
-                self.user_type,
-                self.now,
-                i32::try_from(self.policy.lockout_threshold).unwrap_or(i32::MAX),
-                self.now + self.policy.lockout,
-            )?,
-            Err(_) => None,
-        };
-        Ok((verdict, locked_now))
+            Err(RejectReason::WrongCode) => {
+                let lock = VerifyLockout::record_failure(
+                    conn,
+                    self.email,
+                    self.user_type,
+                    self.requester,
+                    self.now,
+                    i32::try_from(self.policy.lockout_threshold).unwrap_or(i32::MAX),
+                    self.now + self.policy.lockout,
+                )?;
+                Ok((Err(RejectReason::WrongCode), lock))
+            }
+            Err(other) => Ok((Err(other), None)),
+        }
     }
 
     /// The code against the identity's live code, `signup_otps` first.
-    fn evaluate(&self, conn: &mut DbConnection) -> diesel::QueryResult<Verdict> {
+    fn evaluate(&self, conn: &mut DbConnection) -> diesel::QueryResult<Result<Proof, RejectReason>> {
         let mut expired = false;
         if let Some(row) = SignupOtp::find(conn, self.email, self.user_type)? {
             if row.is_live(self.now) {
@@ -206,11 +257,10 @@ impl Check<'_> {
             expired = true;
         }
         if let Some(account) = Account::find(conn, self.user_type, self.email)?
-            && !account.is_active
             && let Some(otp) = Otp::find_for(conn, account.id)?
         {
             if otp.is_live(self.now) {
-                return self.check_activation(conn, &otp, account);
+                return self.check_account(conn, &otp, account);
             }
             expired = true;
         }
@@ -225,67 +275,150 @@ impl Check<'_> {
         i32::try_from(self.policy.max_attempts).unwrap_or(i32::MAX)
     }
 
-    fn matches(&self, stored: &[u8]) -> bool {
-        self.code.is_some_and(|code| {
-            self.hasher
-                .matches(self.user_type, self.email, code, stored)
-        })
+    fn check(&self, stored: &[u8]) -> CodeCheck {
+        self.hasher
+            .check(self.user_type, self.email, self.code, stored)
     }
 
     fn check_signup(
         &self,
         conn: &mut DbConnection,
         row: &SignupOtp,
-    ) -> diesel::QueryResult<Verdict> {
+    ) -> diesel::QueryResult<Result<Proof, RejectReason>> {
         if row.attempts >= self.max_attempts() {
             return Ok(Err(RejectReason::TooManyAttempts));
         }
-        if !self.matches(&row.otp_hash) {
-            return self.spend_attempt(SignupOtp::record_failed_attempt(
+        match self.check(&row.otp_hash) {
+            CodeCheck::Unreadable => Ok(Err(RejectReason::Expired)),
+            CodeCheck::Wrong => self.spend_attempt(SignupOtp::record_failed_attempt(
                 conn,
                 row.id,
+                &row.otp_hash,
                 self.max_attempts(),
-            )?);
+            )?),
+            CodeCheck::Right => {
+                // The verified row stays until it is linked to the account, or
+                // the cleanup removes it once a token made now would have expired.
+                let keep_until = self.now + self.policy.signup_token_ttl;
+                let marked = SignupOtp::mark_verified(
+                    conn,
+                    row.id,
+                    &row.otp_hash,
+                    self.max_attempts(),
+                    self.now,
+                    keep_until,
+                )?;
+                Ok(if marked {
+                    Ok(Proof::Signup)
+                } else {
+                    Err(RejectReason::AlreadyUsed)
+                })
+            }
         }
-        // The verified row stays while the signup token it backs is good; register
-        // links it to the new account, and the cleanup removes it if unused.
-        let keep_until = self.now + self.policy.signup_token_ttl;
-        if !SignupOtp::mark_verified(conn, row.id, self.max_attempts(), self.now, keep_until)? {
-            return Ok(Err(RejectReason::AlreadyUsed));
-        }
-        Ok(Ok(VerifiedFlow::Signup))
     }
 
-    fn check_activation(
+    /// An account's code: an inactive account's activation code, or an active
+    /// account's stand-in, which no code matches (nobody was sent one).
+    fn check_account(
         &self,
         conn: &mut DbConnection,
         otp: &Otp,
         account: Account,
-    ) -> diesel::QueryResult<Verdict> {
+    ) -> diesel::QueryResult<Result<Proof, RejectReason>> {
         if otp.attempts >= self.max_attempts() {
             return Ok(Err(RejectReason::TooManyAttempts));
         }
-        if !self.matches(&otp.otp_hash) {
-            return self.spend_attempt(Otp::record_failed_attempt(
+        let check = match self.check(&otp.otp_hash) {
+            CodeCheck::Right if account.is_active => CodeCheck::Wrong,
+            check => check,
+        };
+        match check {
+            CodeCheck::Unreadable => Ok(Err(RejectReason::Expired)),
+            CodeCheck::Wrong => self.spend_attempt(Otp::record_failed_attempt(
                 conn,
                 otp.id,
+                &otp.otp_hash,
                 self.max_attempts(),
-            )?);
+            )?),
+            CodeCheck::Right => {
+                let consumed =
+                    Otp::consume(conn, otp.id, &otp.otp_hash, self.max_attempts(), self.now)?;
+                Ok(if consumed {
+                    Ok(Proof::Activation(account))
+                } else {
+                    Err(RejectReason::AlreadyUsed)
+                })
+            }
         }
-        if !Otp::consume(conn, otp.id, self.max_attempts(), self.now)? {
-            return Ok(Err(RejectReason::AlreadyUsed));
-        }
-        Account::activate(conn, account.id)?;
-        Ok(Ok(VerifiedFlow::Activation))
     }
 
-    /// A wrong code whose attempt could not be recorded met a code whose attempts a
-    /// concurrent request had just used up.
-    fn spend_attempt(&self, recorded: bool) -> diesel::QueryResult<Verdict> {
+    /// A wrong code whose attempt could not be recorded met a code whose attempts
+    /// a concurrent request had just used up, or that a re-send had replaced.
+    fn spend_attempt(&self, recorded: bool) -> diesel::QueryResult<Result<Proof, RejectReason>> {
         Ok(Err(if recorded {
             RejectReason::WrongCode
         } else {
             RejectReason::TooManyAttempts
         }))
+    }
+
+    /// The address is proven: finish the named registration, or hand out a token.
+    fn finish(
+        &self,
+        conn: &mut DbConnection,
+        proof: Proof,
+    ) -> Result<(VerifiedFlow, VerifiedOutcome), FlowError> {
+        let flow = match proof {
+            Proof::Signup => VerifiedFlow::Signup,
+            Proof::Activation(_) => VerifiedFlow::Activation,
+        };
+        let pending = match self.registration {
+            Some(hash) => {
+                PendingRegistration::take(conn, hash, self.email, self.user_type, self.now)?
+            }
+            None => None,
+        };
+        let Some(pending) = pending else {
+            let token = Opaque::generate();
+            let ttl = self.policy.signup_token_ttl;
+            SignupToken::new(
+                token.hash(),
+                self.email,
+                self.user_type,
+                self.now,
+                self.now + ttl,
+            )
+            .insert(conn)?;
+            let outcome = VerifiedOutcome::Token {
+                token: token.expose().to_owned(),
+                expires_in: ttl,
+            };
+            return Ok((flow, outcome));
+        };
+        let account = match proof {
+            Proof::Signup => {
+                let account = NewAccount {
+                    user_type: self.user_type,
+                    email: self.email,
+                    hashed_password: Some(&pending.hashed_password),
+                    full_name: pending.full_name.as_deref(),
+                    is_active: true,
+                    created_at: self.now,
+                }
+                .insert(conn)
+                .map_err(super::register::already_registered)?;
+                SignupOtp::link_account(conn, self.email, self.user_type, self.now, account.id)?;
+                account
+            }
+            Proof::Activation(account) => Account::activate_with_password(
+                conn,
+                account.id,
+                &pending.hashed_password,
+                pending.full_name.as_deref(),
+            )?
+            .ok_or(FlowError::AlreadyRegistered)?,
+        };
+        PendingRegistration::delete_for(conn, self.email, self.user_type)?;
+        Ok((flow, VerifiedOutcome::Registered(account)))
     }
 }

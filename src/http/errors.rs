@@ -14,7 +14,7 @@ use actix_web::{HttpResponse, ResponseError};
 use serde::Serialize;
 
 use crate::db::DbError;
-use crate::flows::{FlowError, ThrottleReason};
+use crate::flows::{FlowError, HashError, ThrottleReason};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ApiError {
@@ -24,6 +24,8 @@ pub struct ApiError {
     pub retry_after: Option<Duration>,
     /// For a 405: the method the resource takes (RFC 9110 requires `Allow`).
     pub allow: Option<Method>,
+    /// Close the connection after this answer (the client misbehaved on it).
+    pub close: bool,
 }
 
 /// The body of every error response.
@@ -45,11 +47,18 @@ impl ApiError {
             detail: detail.into(),
             retry_after: None,
             allow: None,
+            close: false,
         }
     }
 
-    fn retry_after(mut self, after: Duration) -> Self {
+    pub fn retry_after(mut self, after: Duration) -> Self {
         self.retry_after = Some(after);
+        self
+    }
+
+    /// The connection is closed after this answer.
+    pub fn closing(mut self) -> Self {
+        self.close = true;
         self
     }
 
@@ -104,6 +113,9 @@ impl ResponseError for ApiError {
         if let Some(allowed) = &self.allow {
             response.insert_header((header::ALLOW, allowed.as_str()));
         }
+        if self.close {
+            response.force_close();
+        }
         response.json(ErrorBody {
             detail: &self.detail,
             code: self.code,
@@ -137,7 +149,9 @@ impl From<FlowError> for ApiError {
                         "resend_cooldown",
                         "A code was sent moments ago; wait before asking for another",
                     ),
-                    ThrottleReason::HourlyCap | ThrottleReason::DailyCap => (
+                    ThrottleReason::HourlyCap
+                    | ThrottleReason::DailyCap
+                    | ThrottleReason::MailboxCeiling => (
                         "send_limit_reached",
                         "Too many codes were sent to this address; try again later",
                     ),
@@ -154,6 +168,15 @@ impl From<FlowError> for ApiError {
                 "already_registered",
                 "An account with this email already exists",
             ),
+            FlowError::PasswordHash(HashError::Busy) => {
+                log::warn!("password hashing is at capacity: a register was turned away");
+                ApiError::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "service_busy",
+                    "The service is busy; try again shortly",
+                )
+                .retry_after(Duration::from_secs(2))
+            }
             FlowError::PasswordHash(error) => {
                 log::error!("request failed: {}", crate::flows::error_chain(&error));
                 ApiError::internal()

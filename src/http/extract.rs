@@ -1,9 +1,13 @@
-//! How request bodies are read: JSON only, at most [`MAX_BODY_BYTES`], and every
-//! way a body can be wrong mapped to a JSON error with its own status.
+//! How request bodies are read: JSON only, uncompressed, at most
+//! [`MAX_BODY_BYTES`], within a deadline once the headers are in, and every way a
+//! body can be wrong mapped to a JSON error with its own status.
+
+use std::time::Duration;
 
 use actix_web::dev::Payload;
 use actix_web::error::JsonPayloadError;
 use actix_web::http::StatusCode;
+use actix_web::http::header::CONTENT_ENCODING;
 use actix_web::{FromRequest, HttpRequest, web};
 use futures_util::future::LocalBoxFuture;
 use serde::de::DeserializeOwned;
@@ -50,6 +54,12 @@ fn api_error(error: &JsonPayloadError) -> ApiError {
     }
 }
 
+/// How long a body may take to arrive once its headers have
+/// (`REQUEST_BODY_TIMEOUT_SECS`): a client that sends headers and then nothing
+/// holds a connection only this long.
+#[derive(Debug, Clone, Copy)]
+pub struct BodyTimeout(pub Duration);
+
 fn too_large() -> ApiError {
     ApiError::new(
         StatusCode::PAYLOAD_TOO_LARGE,
@@ -80,10 +90,37 @@ impl<T: DeserializeOwned> FromRequest for JsonObject<T> {
     type Future = LocalBoxFuture<'static, Result<Self, Self::Error>>;
 
     fn from_request(request: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        // A compressed body would be inflated before the size limit could see it.
+        let encoded = request
+            .headers()
+            .get(CONTENT_ENCODING)
+            .is_some_and(|value| !value.as_bytes().eq_ignore_ascii_case(b"identity"));
+        let deadline = request
+            .app_data::<BodyTimeout>()
+            .map_or(Duration::from_secs(10), |timeout| timeout.0);
         let object =
             web::Json::<serde_json::Map<String, serde_json::Value>>::from_request(request, payload);
         Box::pin(async move {
-            let object = serde_json::Value::Object(object.await?.into_inner());
+            if encoded {
+                return Err(ApiError::new(
+                    StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                    "unsupported_content_encoding",
+                    "Send the body uncompressed: Content-Encoding is not accepted",
+                )
+                .closing()
+                .into());
+            }
+            let object = actix_web::rt::time::timeout(deadline, object)
+                .await
+                .map_err(|_| {
+                    ApiError::new(
+                        StatusCode::REQUEST_TIMEOUT,
+                        "request_timeout",
+                        "The request body did not arrive in time",
+                    )
+                    .closing()
+                })??;
+            let object = serde_json::Value::Object(object.into_inner());
             // serde_json's map is ordered by key (no `preserve_order`).
             let canonical =
                 CanonicalJson(serde_json::to_vec(&object).map_err(|e| {

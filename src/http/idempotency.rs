@@ -4,7 +4,9 @@
 //! What is kept: every answer but a 5xx or a 429 (those ask the client to retry,
 //! and the retry should run). So a replayed verify returns the same signup token,
 //! a replayed wrong code spends no second attempt, and a replayed send sends no
-//! second email.
+//! second email. A key answers only the identity (email and user_type) its first
+//! request was about, and only a byte-for-byte equivalent body: another body
+//! voids the stored answer and runs as a request without a key.
 
 use std::future::Future;
 
@@ -62,7 +64,13 @@ fn invalid_key(why: &str) -> ApiError {
     )
 }
 
-/// Runs `work` for a request on `route`, once per idempotency key.
+/// The identity a request is about, as its key's scope: the email as the flows
+/// will see it (trimmed, lower-cased) and the user_type.
+pub fn identity_scope(email: &str, user_type: &str) -> String {
+    format!("{}\0{}", user_type.trim(), email.trim().to_ascii_lowercase())
+}
+
+/// Runs `work` for a request on `route` about `identity`, once per idempotency key.
 ///
 /// Without a key, `work` simply runs. With one, the first request runs `work` to
 /// its end even if the client goes away meanwhile (its retry must find the
@@ -71,6 +79,7 @@ fn invalid_key(why: &str) -> ApiError {
 pub async fn once<F, Fut>(
     store: web::Data<IdempotencyStore>,
     route: &'static str,
+    identity: &str,
     key: IdempotencyKey,
     body: &CanonicalJson,
     work: F,
@@ -82,7 +91,7 @@ where
     let Some(key) = key.0 else {
         return work().await;
     };
-    let ticket = match store.begin(route, &key, body.as_bytes()).await {
+    let ticket = match store.begin(route, identity, &key, body.as_bytes()).await {
         Ok(Begun::Run(ticket)) => ticket,
         Ok(Begun::Replay { status, body }) => return Ok(replay(status, body)),
         Ok(Begun::InFlight) => {
@@ -92,17 +101,14 @@ where
                 "A request with this Idempotency-Key is still being processed; retry shortly",
             ));
         }
-        Ok(Begun::Mismatch) => {
-            return Err(ApiError::new(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "idempotency_key_reused",
-                "This Idempotency-Key was used with a different request body",
-            ));
-        }
+        // Another body under this key: the stored answer is void, and this
+        // request is answered as if it had come without a key.
+        Ok(Begun::Mismatch) => return work().await,
         Err(ReplayError::Database(error)) => return Err(error.into()),
+        // Stored under a key the service no longer holds: as good as expired.
         Err(error @ ReplayError::Unreadable) => {
-            log::error!("request failed: {error}");
-            return Err(ApiError::internal());
+            log::warn!("{error}: the request runs as if it had no Idempotency-Key");
+            return work().await;
         }
     };
     let task = actix_web::rt::spawn(async move {

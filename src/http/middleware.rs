@@ -1,4 +1,5 @@
-//! Middleware: the request id every response carries, and the HTTP metrics.
+//! Middleware: the request id every response carries, the HTTP metrics, the
+//! security headers, and the per-client connection limit.
 
 use std::time::Instant;
 
@@ -71,6 +72,70 @@ pub async fn http_metrics(
         metrics.observe("http_request_duration_seconds", &labels, started.elapsed());
     }
     Ok(response)
+}
+
+/// Swagger UI at `/docs/`: its own scripts and styles (it sets inline styles),
+/// calls to this service only, never framed.
+const DOCS_POLICY: &str = "default-src 'none'; script-src 'self'; style-src 'self' 'unsafe-inline'; \
+                           img-src 'self' data:; font-src 'self' data:; connect-src 'self'; \
+                           form-action 'none'; frame-ancestors 'none'; base-uri 'none'";
+/// Everything else is data, never a document to render or frame.
+const API_POLICY: &str = "default-src 'none'; frame-ancestors 'none'; base-uri 'none'";
+
+/// Headers every answer carries: no MIME sniffing, no referrer, a content
+/// security policy (the page's own where it sets one), and for the API no
+/// caching anywhere on the way (answers carry signup tokens and registration ids).
+/// HSTS belongs to the proxy that terminates TLS.
+pub async fn security_headers(
+    request: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    let path = request.path().to_owned();
+    let mut response = next.call(request).await?;
+    let headers = response.headers_mut();
+    let set = |headers: &mut actix_web::http::header::HeaderMap, name: &'static str, value| {
+        if !headers.contains_key(name) {
+            headers.insert(
+                HeaderName::from_static(name),
+                HeaderValue::from_static(value),
+            );
+        }
+    };
+    set(headers, "x-content-type-options", "nosniff");
+    set(headers, "referrer-policy", "no-referrer");
+    let policy = if path == "/docs" || path.starts_with("/docs/") {
+        DOCS_POLICY
+    } else {
+        API_POLICY
+    };
+    set(headers, "content-security-policy", policy);
+    if path.starts_with("/api/") {
+        set(headers, "cache-control", "no-store");
+    }
+    Ok(response)
+}
+
+/// A connection its client opened beyond `MAX_CONNECTIONS_PER_CLIENT` is
+/// answered 429 `too_many_connections` and closed.
+pub async fn connection_limit(
+    request: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<actix_web::body::EitherBody<impl MessageBody>>, actix_web::Error> {
+    let over = request
+        .conn_data::<super::client::ConnectionSlot>()
+        .is_some_and(|slot| slot.over_limit);
+    if over {
+        let error = super::ApiError::new(
+            actix_web::http::StatusCode::TOO_MANY_REQUESTS,
+            "too_many_connections",
+            "Too many open connections from this address",
+        )
+        .retry_after(std::time::Duration::from_secs(1))
+        .closing();
+        let response = actix_web::ResponseError::error_response(&error);
+        return Ok(request.into_response(response).map_into_right_body());
+    }
+    Ok(next.call(request).await?.map_into_left_body())
 }
 
 #[cfg(test)]

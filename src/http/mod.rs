@@ -2,6 +2,7 @@
 //! OpenAPI contract. Handlers are thin: they turn a request into domain values,
 //! call one flow and turn its result into a response.
 
+pub mod client;
 pub mod cors;
 pub mod errors;
 mod extract;
@@ -16,6 +17,7 @@ use actix_web::web;
 use utoipa_swagger_ui::{Config, SwaggerUi};
 
 pub use errors::ApiError;
+pub use extract::BodyTimeout;
 use rate_limit::IpLimits;
 
 use crate::domain::Locale;
@@ -28,6 +30,8 @@ pub struct DefaultLocale(pub Locale);
 #[derive(Clone)]
 pub struct EdgeConfig {
     pub limits: IpLimits,
+    pub client_ip: client::ClientIp,
+    pub body_timeout: BodyTimeout,
     /// Serve the signup page at `/try`.
     pub try_page: bool,
 }
@@ -73,7 +77,6 @@ pub fn endpoints() -> Vec<Endpoint> {
             limited by register_per_minute, register_per_hour),
         endpoint!(GET "/health" => routes::health::live),
         endpoint!(GET "/health/ready" => routes::health::ready),
-        endpoint!(GET "/metrics" => routes::metrics::metrics),
         endpoint!(GET "/openapi.json" => routes::docs::openapi_json),
     ]
 }
@@ -84,7 +87,9 @@ pub const DOCS_PATH: &str = "/docs/";
 /// Registers every route and the edge's error handling on an `App`.
 pub fn configure(cfg: &mut web::ServiceConfig, edge: &EdgeConfig) {
     cfg.app_data(extract::json_config())
-        .app_data(web::PayloadConfig::new(MAX_BODY_BYTES));
+        .app_data(web::PayloadConfig::new(MAX_BODY_BYTES))
+        .app_data(edge.body_timeout)
+        .app_data(web::Data::new(edge.client_ip.clone()));
     for endpoint in endpoints() {
         (endpoint.register)(cfg, &edge.limits);
     }
@@ -102,6 +107,17 @@ pub fn configure(cfg: &mut web::ServiceConfig, edge: &EdgeConfig) {
                 .try_it_out_enabled(true)
                 .display_request_duration(true),
         ),
+    )
+    .default_service(web::to(routes::not_found));
+}
+
+/// The operations listener (`METRICS_ADDR`): `/metrics`, and nothing of it on
+/// the public port.
+pub fn configure_operations(cfg: &mut web::ServiceConfig) {
+    cfg.service(
+        web::resource("/metrics")
+            .route(web::get().to(routes::metrics::metrics))
+            .default_service(web::to(|| routes::method_not_allowed(Method::GET))),
     )
     .default_service(web::to(routes::not_found));
 }

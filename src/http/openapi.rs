@@ -6,7 +6,7 @@ use std::sync::OnceLock;
 use utoipa::{IntoParams, OpenApi, ToSchema};
 
 use super::errors::ErrorBody;
-use super::routes::{docs, health, metrics, register, signup};
+use super::routes::{docs, health, register, signup};
 
 /// `live` or `demo`.
 #[derive(ToSchema)]
@@ -25,7 +25,9 @@ pub struct IdempotencyHeader {
     /// Makes retries safe: the first request with a key runs and its answer is
     /// kept for `IDEMPOTENCY_TTL_SECS`; a repeat with the same key and body gets
     /// that answer again with `Idempotent-Replayed: true` and changes nothing.
-    /// Keys are scoped per endpoint; 1 to 255 printable ASCII characters.
+    /// Keys are scoped per endpoint and per address (email and user_type); the
+    /// same key with another body voids the kept answer and runs as a request
+    /// without a key. 1 to 255 printable ASCII characters.
     #[param(
         rename = "Idempotency-Key",
         min_length = 1,
@@ -59,14 +61,13 @@ pub struct AcceptLanguageHeader {
         register::register,
         health::live,
         health::ready,
-        metrics::metrics,
         docs::openapi_json,
     ),
     components(schemas(ErrorBody, UserTypeName)),
     tags(
         (name = "signup", description = "Send and verify one-time codes"),
         (name = "accounts", description = "Register accounts"),
-        (name = "operations", description = "Health, metrics, this document"),
+        (name = "operations", description = "Health and this document (metrics are served on their own listener, METRICS_ADDR)"),
     )
 )]
 pub struct ApiDoc;

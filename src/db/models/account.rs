@@ -4,8 +4,6 @@
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
-use crate::db::sql::{Bind, Statement};
-
 use crate::db::DbConnection;
 use crate::db::schema::{demo_users, users};
 use crate::domain::{EmailAddress, UserType};
@@ -78,21 +76,63 @@ impl Account {
         })
     }
 
-    /// Marks the account active; returns whether it was inactive before.
-    pub fn activate(conn: &mut DbConnection, id: AccountId) -> QueryResult<bool> {
-        let changed = match id {
-            AccountId::Live(id) => Statement::new(
-                "UPDATE users SET is_active = ? WHERE id = ? AND is_active = ?",
-                vec![Bind::Bool(true), Bind::Int(id), Bind::Bool(false)],
+    /// Activates an inactive account with a password chosen by someone who has
+    /// just proven the address (and its name, when they gave one); returns the
+    /// account, or `None` if it was not inactive (a concurrent request won).
+    /// Whatever password it held before is gone: nobody proved it.
+    pub fn activate_with_password(
+        conn: &mut DbConnection,
+        id: AccountId,
+        hashed_password: &str,
+        full_name: Option<&str>,
+    ) -> QueryResult<Option<AccountRecord>> {
+        type Row = (String, Option<String>, NaiveDateTime);
+        let row: Option<Row> = match id {
+            AccountId::Live(id) => diesel::update(
+                users::table
+                    .filter(users::id.eq(id))
+                    .filter(users::is_active.eq(false)),
             )
-            .execute(conn)?,
-            AccountId::Demo(id) => Statement::new(
-                "UPDATE demo_users SET is_active = ? WHERE id = ? AND is_active = ?",
-                vec![Bind::Bool(true), Bind::Int(id), Bind::Bool(false)],
+            .set((
+                users::is_active.eq(true),
+                users::hashed_password.eq(hashed_password),
+            ))
+            .returning((users::email, users::full_name, users::created_at))
+            .get_result(conn)
+            .optional()?,
+            AccountId::Demo(id) => diesel::update(
+                demo_users::table
+                    .filter(demo_users::id.eq(id))
+                    .filter(demo_users::is_active.eq(false)),
             )
-            .execute(conn)?,
+            .set((
+                demo_users::is_active.eq(true),
+                demo_users::hashed_password.eq(hashed_password),
+            ))
+            .returning((demo_users::email, demo_users::full_name, demo_users::created_at))
+            .get_result(conn)
+            .optional()?,
         };
-        Ok(changed == 1)
+        let Some((email, old_name, created_at)) = row else {
+            return Ok(None);
+        };
+        if let Some(name) = full_name {
+            match id {
+                AccountId::Live(id) => diesel::update(users::table.find(id))
+                    .set(users::full_name.eq(name))
+                    .execute(conn)?,
+                AccountId::Demo(id) => diesel::update(demo_users::table.find(id))
+                    .set(demo_users::full_name.eq(name))
+                    .execute(conn)?,
+            };
+        }
+        Ok(Some(AccountRecord {
+            id,
+            email,
+            full_name: full_name.map(str::to_owned).or(old_name),
+            is_active: true,
+            created_at,
+        }))
     }
 }
 

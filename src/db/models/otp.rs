@@ -1,4 +1,6 @@
-//! `otps`: activation codes for existing, inactive accounts, one per account.
+//! `otps`: codes for existing accounts, one per account: an inactive account's
+//! activation code, or an active account's stand-in (a hash no code has, so that
+//! wrong guesses count there exactly as they do for an address without one).
 
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
@@ -107,32 +109,49 @@ impl Otp {
     pub fn record_failed_attempt(
         conn: &mut DbConnection,
         id: i32,
+        compared: &[u8],
         max_attempts: i32,
     ) -> QueryResult<bool> {
         let changed = Statement::new(
-            "UPDATE otps SET attempts = attempts + 1 WHERE id = ? AND attempts < ?",
-            vec![Bind::Int(id), Bind::Int(max_attempts)],
+            "UPDATE otps SET attempts = attempts + 1 WHERE id = ? AND otp_hash = ? AND \
+             attempts < ?",
+            vec![Bind::Int(id), Bind::Bytes(compared), Bind::Int(max_attempts)],
         )
         .execute(conn)?;
         Ok(changed == 1)
     }
 
-    /// Deletes the code if it can still be used; returns whether this call did.
-    /// Of any number of concurrent calls, exactly one sees `true`.
+    /// Deletes the code whose hash is `compared` if it can still be used; returns
+    /// whether this call did. Of any number of concurrent calls, exactly one sees
+    /// `true`, and a re-send that replaced the code meanwhile makes it `false`.
     pub fn consume(
         conn: &mut DbConnection,
         id: i32,
+        compared: &[u8],
         max_attempts: i32,
         now: NaiveDateTime,
     ) -> QueryResult<bool> {
         let deleted = diesel::delete(
             otps::table
                 .filter(otps::id.eq(id))
+                .filter(otps::otp_hash.eq(compared))
                 .filter(otps::attempts.lt(max_attempts))
                 .filter(otps::expires_at.gt(now)),
         )
         .execute(conn)?;
         Ok(deleted == 1)
+    }
+
+    /// Deletes the account's code, if any (the account was just activated).
+    pub fn delete_for(conn: &mut DbConnection, account: AccountId) -> QueryResult<usize> {
+        match account {
+            AccountId::Live(id) => {
+                diesel::delete(otps::table.filter(otps::user_id.eq(id))).execute(conn)
+            }
+            AccountId::Demo(id) => {
+                diesel::delete(otps::table.filter(otps::demo_user_id.eq(id))).execute(conn)
+            }
+        }
     }
 
     /// Deletes every code expired at `now`.

@@ -9,7 +9,10 @@ use crate::db::sql::{Bind, Statement};
 
 use crate::db::DbConnection;
 use crate::db::schema::otp_send_limits;
-use crate::domain::{EmailAddress, UserType};
+use crate::domain::UserType;
+
+/// The `requester` of the mailbox-wide record.
+pub const MAILBOX_WIDE: &str = "";
 
 #[derive(Debug, Clone, PartialEq, Eq, Queryable, Selectable, Insertable)]
 #[diesel(table_name = otp_send_limits, check_for_backend(diesel::pg::Pg, diesel::sqlite::Sqlite))]
@@ -21,16 +24,19 @@ pub struct SendLimit {
     pub sends_in_window: i32,
     pub day_started_at: Option<NaiveDateTime>,
     pub sends_in_day: i32,
+    pub requester: String,
 }
 
 impl SendLimit {
+    /// The record of `mailbox` for `requester` ([`MAILBOX_WIDE`] for the mailbox's own).
     pub fn find(
         conn: &mut DbConnection,
-        email: &EmailAddress,
+        mailbox: &str,
         user_type: UserType,
+        requester: &str,
     ) -> QueryResult<Option<SendLimit>> {
         otp_send_limits::table
-            .find((email.as_str(), user_type.as_str()))
+            .find((mailbox, user_type.as_str(), requester))
             .select(SendLimit::as_select())
             .first(conn)
             .optional()
@@ -41,12 +47,13 @@ impl SendLimit {
     /// stays usable and the caller can re-read the winner's record).
     pub fn insert_new(&self, conn: &mut DbConnection) -> QueryResult<bool> {
         let inserted = Statement::new(
-            "INSERT INTO otp_send_limits (email, user_type, last_sent_at, \
+            "INSERT INTO otp_send_limits (email, user_type, requester, last_sent_at, \
              window_started_at, sends_in_window, day_started_at, sends_in_day) VALUES (?, \
-             ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+             ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
             vec![
                 Bind::Text(&self.email),
                 Bind::Text(&self.user_type),
+                Bind::Text(&self.requester),
                 Bind::Time(self.last_sent_at),
                 Bind::Time(self.window_started_at),
                 Bind::Int(self.sends_in_window),
@@ -58,6 +65,32 @@ impl SendLimit {
         Ok(inserted == 1)
     }
 
+    /// Writes the record whatever it held: for a record only ever written by a
+    /// transaction that already holds its mailbox-wide record (so nobody else
+    /// writes it meanwhile).
+    pub fn upsert(&self, conn: &mut DbConnection) -> QueryResult<()> {
+        Statement::new(
+            "INSERT INTO otp_send_limits (email, user_type, requester, last_sent_at, \
+             window_started_at, sends_in_window, day_started_at, sends_in_day) VALUES (?, \
+             ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (email, user_type, requester) DO UPDATE SET \
+             last_sent_at = excluded.last_sent_at, window_started_at = \
+             excluded.window_started_at, sends_in_window = excluded.sends_in_window, \
+             day_started_at = excluded.day_started_at, sends_in_day = excluded.sends_in_day",
+            vec![
+                Bind::Text(&self.email),
+                Bind::Text(&self.user_type),
+                Bind::Text(&self.requester),
+                Bind::Time(self.last_sent_at),
+                Bind::Time(self.window_started_at),
+                Bind::Int(self.sends_in_window),
+                Bind::MaybeTime(self.day_started_at),
+                Bind::Int(self.sends_in_day),
+            ],
+        )
+        .execute(conn)?;
+        Ok(())
+    }
+
     /// Replaces `expected` with `self` if the row still holds `expected` (every
     /// send moves `last_sent_at` and the window count, so those identify it);
     /// returns whether it did. A concurrent send that got there first makes this
@@ -67,8 +100,8 @@ impl SendLimit {
         let changed = Statement::new(
             "UPDATE otp_send_limits SET last_sent_at = ?, window_started_at = ?, \
              sends_in_window = ?, day_started_at = ?, sends_in_day = ? WHERE email = ? AND \
-             user_type = ? AND last_sent_at = ? AND window_started_at = ? AND \
-             sends_in_window = ?",
+             user_type = ? AND requester = ? AND last_sent_at = ? AND window_started_at = ? \
+             AND sends_in_window = ?",
             vec![
                 Bind::Time(self.last_sent_at),
                 Bind::Time(self.window_started_at),
@@ -77,6 +110,7 @@ impl SendLimit {
                 Bind::Int(self.sends_in_day),
                 Bind::Text(&expected.email),
                 Bind::Text(&expected.user_type),
+                Bind::Text(&expected.requester),
                 Bind::Time(expected.last_sent_at),
                 Bind::Time(expected.window_started_at),
                 Bind::Int(expected.sends_in_window),

@@ -108,41 +108,47 @@ impl SignupOtp {
         !self.is_verified && self.expires_at > now
     }
 
-    /// Spends one attempt, unless `max_attempts` are already spent; returns
-    /// whether an attempt was recorded. One statement, so concurrent wrong
+    /// Spends one attempt of the code whose hash is `compared`, unless
+    /// `max_attempts` are already spent or a re-send replaced it meanwhile;
+    /// returns whether an attempt was recorded. One statement, so concurrent wrong
     /// guesses can never spend more than the limit.
     pub fn record_failed_attempt(
         conn: &mut DbConnection,
         id: i32,
+        compared: &[u8],
         max_attempts: i32,
     ) -> QueryResult<bool> {
         let changed = Statement::new(
-            "UPDATE signup_otps SET attempts = attempts + 1 WHERE id = ? AND attempts < ?",
-            vec![Bind::Int(id), Bind::Int(max_attempts)],
+            "UPDATE signup_otps SET attempts = attempts + 1 WHERE id = ? AND otp_hash = ? \
+             AND attempts < ?",
+            vec![Bind::Int(id), Bind::Bytes(compared), Bind::Int(max_attempts)],
         )
         .execute(conn)?;
         Ok(changed == 1)
     }
 
-    /// `verify_signup_otp`: marks the code verified if it still can be (unverified,
-    /// unexpired, attempts left) and keeps the row until `keep_until`, as the
-    /// server-side half of the signup token; returns whether this call did it. Of
-    /// any number of concurrent calls, exactly one sees `true`.
+    /// `verify_signup_otp`: marks the code whose hash is `compared` verified if it
+    /// still can be (the same code, unverified, unexpired, attempts left) and keeps
+    /// the row until `keep_until`, for register to link to the account; returns
+    /// whether this call did it. Of any number of concurrent calls, exactly one
+    /// sees `true`, and a re-send that replaced the code meanwhile makes it `false`.
     pub fn mark_verified(
         conn: &mut DbConnection,
         id: i32,
+        compared: &[u8],
         max_attempts: i32,
         now: NaiveDateTime,
         keep_until: NaiveDateTime,
     ) -> QueryResult<bool> {
         let changed = Statement::new(
             "UPDATE signup_otps SET is_verified = ?, verified_at = ?, expires_at = ? WHERE \
-             id = ? AND is_verified = ? AND attempts < ? AND expires_at > ?",
+             id = ? AND otp_hash = ? AND is_verified = ? AND attempts < ? AND expires_at > ?",
             vec![
                 Bind::Bool(true),
                 Bind::Time(now),
                 Bind::Time(keep_until),
                 Bind::Int(id),
+                Bind::Bytes(compared),
                 Bind::Bool(false),
                 Bind::Int(max_attempts),
                 Bind::Time(now),
@@ -152,12 +158,11 @@ impl SignupOtp {
         Ok(changed == 1)
     }
 
-    /// Ties the verification made at `verified_at` to the account registered with
-    /// it; returns whether it did. The row then stays as the record of how the
-    /// account's address was verified. A verification is used once: a second call
-    /// finds the row already linked, and a re-send (which resets the row) makes an
-    /// older verification unusable.
-    pub fn link_verified(
+    /// Records on the address's row that it was verified at `verified_at` and
+    /// became `account`; returns whether there was a row to record it on. The row
+    /// then stays as the record of how the account's address was verified, and a
+    /// code still pending on it (sent after the verification) is dead.
+    pub fn link_account(
         conn: &mut DbConnection,
         email: &EmailAddress,
         user_type: UserType,
@@ -167,16 +172,18 @@ impl SignupOtp {
         let row = signup_otps::table
             .filter(signup_otps::email.eq(email.as_str()))
             .filter(signup_otps::user_type.eq(user_type.as_str()))
-            .filter(signup_otps::is_verified.eq(true))
-            .filter(signup_otps::verified_at.eq(verified_at))
             .filter(signup_otps::user_id.is_null())
             .filter(signup_otps::demo_user_id.is_null());
+        let verified = (
+            signup_otps::is_verified.eq(true),
+            signup_otps::verified_at.eq(verified_at),
+        );
         let changed = match account {
             AccountId::Live(id) => diesel::update(row)
-                .set(signup_otps::user_id.eq(id))
+                .set((verified, signup_otps::user_id.eq(id)))
                 .execute(conn)?,
             AccountId::Demo(id) => diesel::update(row)
-                .set(signup_otps::demo_user_id.eq(id))
+                .set((verified, signup_otps::demo_user_id.eq(id)))
                 .execute(conn)?,
         };
         Ok(changed == 1)

@@ -1,4 +1,6 @@
-//! `GET /metrics`: Prometheus text format.
+//! `GET /metrics`: Prometheus text format, on the operations listener only
+//! (`METRICS_ADDR`): the counters move per request and would tell an outsider
+//! which addresses have accounts.
 
 use actix_web::{HttpResponse, web};
 
@@ -6,13 +8,6 @@ use crate::flows::SignupService;
 use crate::metrics::Metrics;
 
 /// Prometheus metrics.
-#[utoipa::path(
-    get,
-    path = "/metrics",
-    tag = "operations",
-    responses((status = 200, description = "Prometheus text exposition format 0.0.4.",
-        content_type = "text/plain", body = String))
-)]
 pub async fn metrics(
     service: web::Data<SignupService>,
     metrics: web::Data<Metrics>,

@@ -9,13 +9,13 @@ use utoipa::ToSchema;
 
 use super::{email_locale, identity, invalid};
 use crate::db::models::AccountRecord;
-use crate::domain::{FullName, Password};
+use crate::domain::{FullName, Password, Requester};
 use crate::flows::{IdempotencyStore, Registered, Registration, SignupService};
 use crate::http::ApiError;
 use crate::http::DefaultLocale;
 use crate::http::errors::ErrorBody;
 use crate::http::extract::JsonObject;
-use crate::http::idempotency::{self, IdempotencyKey};
+use crate::http::idempotency::{self, IdempotencyKey, identity_scope};
 use crate::http::openapi::{AcceptLanguageHeader, IdempotencyHeader, UserTypeName};
 
 /// No `Debug`: it holds the password.
@@ -26,7 +26,7 @@ use crate::http::openapi::{AcceptLanguageHeader, IdempotencyHeader, UserTypeName
     "user_type": "live",
     "password": "correct horse battery staple",
     "full_name": "Ada Lovelace",
-    "signup_token": "c3QxfGxpdmV8MTc2NDUwMDAwMDAwMDAwMHwxNzY0NTAwOTAwfGFkYUBleGFtcGxlLmNvbQ.3q2-7w"
+    "signup_token": "Jm3q9Vx0a8ZrT2kPbN5sW7cY1uE4iH6oL9dF3gK0jQw"
 }))]
 pub struct RegisterRequest {
     #[schema(format = "email", max_length = 254)]
@@ -39,10 +39,13 @@ pub struct RegisterRequest {
     #[serde(default)]
     #[schema(max_length = 255)]
     pub full_name: Option<String>,
-    /// From verify-otp; without it the account starts inactive.
+    /// From verify-otp: proof that the caller read a code sent to the address.
+    /// Without it nothing is created yet: a code is sent, and verify-otp with it
+    /// and the `registration_id` of the answer finishes the registration.
     #[serde(default)]
+    #[schema(max_length = 64)]
     pub signup_token: Option<String>,
-    /// The activation email's language (see send-otp).
+    /// The email's language (see send-otp).
     #[serde(default)]
     #[schema(max_length = 35, pattern = "^[A-Za-z]{1,8}(-[A-Za-z0-9]{1,8})*$")]
     pub locale: Option<String>,
@@ -71,18 +74,39 @@ pub struct AccountResponse {
 pub struct RegisterResponse {
     #[serde(flatten)]
     pub account: AccountResponse,
-    /// `active`, or `pending_activation` until the emailed code is verified.
-    #[schema(value_type = String, pattern = "^(active|pending_activation)$")]
+    /// `active`.
+    #[schema(value_type = String, pattern = "^active$")]
     pub status: &'static str,
     #[schema(value_type = String)]
     pub message: &'static str,
-    /// For `pending_activation`: seconds the activation code stays valid.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub expires_in: Option<u64>,
-    /// For `pending_activation`: seconds until send-otp may send another code.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub resend_after: Option<u64>,
 }
+
+/// The answer to register without a signup token: the same for every address.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(example = json!({
+    "status": "pending_verification",
+    "message": "If the address can receive mail, a verification code is on its way: verify it with this registration_id",
+    "registration_id": "q7Lm2Xc9Vb4Nz8Kd1Rf6Tg3Hj0Ys5Wp2Ue7Io4Aa9Sd",
+    "expires_in": 600,
+    "resend_after": 60
+}))]
+pub struct RegistrationPending {
+    /// `pending_verification`.
+    #[schema(value_type = String, pattern = "^pending_verification$")]
+    pub status: &'static str,
+    #[schema(value_type = String)]
+    pub message: &'static str,
+    /// Pass it to verify-otp with the code: only that request can finish this
+    /// registration. Keep it like a password until then.
+    pub registration_id: String,
+    /// Seconds the code (and this registration) stay valid.
+    pub expires_in: u64,
+    /// Seconds until another code may be requested.
+    pub resend_after: u64,
+}
+
+const PENDING: &str = "If the address can receive mail, a verification code is on its way: \
+                       verify it with this registration_id";
 
 impl From<&AccountRecord> for AccountResponse {
     fn from(account: &AccountRecord) -> Self {
@@ -102,9 +126,12 @@ impl From<&AccountRecord> for AccountResponse {
 
 /// Register an account.
 ///
-/// With the `signup_token` from verify-otp the account is created active.
-/// Without one it is created inactive and an activation code is emailed; that
-/// path counts against the address's send limits.
+/// With the `signup_token` from verify-otp the account is created active (an
+/// existing inactive account is activated, and its password replaced). Without
+/// one, nothing is created yet: a code is emailed, exactly as send-otp does,
+/// and verify-otp with that code and the `registration_id` of this answer
+/// creates the account with this password. The answer is the same whether or not
+/// the address has an account; that path counts against the send limits.
 #[utoipa::path(
     post,
     path = "/api/v1/users/register",
@@ -112,32 +139,38 @@ impl From<&AccountRecord> for AccountResponse {
     request_body = RegisterRequest,
     params(IdempotencyHeader, AcceptLanguageHeader),
     responses(
-        (status = 201, description = "The account was created.", body = RegisterResponse,
+        (status = 201, description = "With a signup token: the account is active.", body = RegisterResponse,
+            headers(("Idempotent-Replayed" = String, description = "`true` on a replayed answer"))),
+        (status = 202, description = "Without a signup token: a code is on its way (the same answer for every address).", body = RegistrationPending,
             headers(("Idempotent-Replayed" = String, description = "`true` on a replayed answer"))),
         (status = 400, description = "`invalid_signup_token`, `invalid_json` or `invalid_idempotency_key`", body = ErrorBody,
             example = json!({"detail": "The signup token is invalid or expired: verify the email again", "code": "invalid_signup_token"})),
-        (status = 409, description = "`already_registered`, or `idempotency_key_in_use` while the first request with this key runs", body = ErrorBody,
+        (status = 408, description = "`request_timeout`: the body did not arrive in time", body = ErrorBody),
+        (status = 409, description = "With a valid signup token: `already_registered`; or `idempotency_key_in_use` while the first request with this key runs", body = ErrorBody,
             example = json!({"detail": "An account with this email already exists", "code": "already_registered"})),
         (status = 413, description = "`payload_too_large`", body = ErrorBody),
-        (status = 415, description = "`unsupported_media_type`", body = ErrorBody),
-        (status = 422, description = "`invalid_request`, `invalid_email`, `invalid_user_type`, `invalid_password`, `invalid_full_name`, `invalid_locale` or `idempotency_key_reused`", body = ErrorBody,
+        (status = 415, description = "`unsupported_media_type` or `unsupported_content_encoding`", body = ErrorBody),
+        (status = 422, description = "`invalid_request`, `invalid_email`, `invalid_user_type`, `invalid_password`, `invalid_full_name` or `invalid_locale`", body = ErrorBody,
             example = json!({"detail": "Password must be at least 8 characters", "code": "invalid_password"})),
-        (status = 429, description = "Without a token: `resend_cooldown` or `send_limit_reached`", body = ErrorBody,
+        (status = 429, description = "Without a token: `resend_cooldown` or `send_limit_reached`; `rate_limited` or `too_many_connections`", body = ErrorBody,
             headers(("Retry-After" = u64, description = "Seconds to wait"))),
-        (status = 503, description = "`database_unavailable`", body = ErrorBody,
+        (status = 503, description = "`database_unavailable`, or `service_busy` when too many passwords wait to be hashed", body = ErrorBody,
             headers(("Retry-After" = u64, description = "Seconds to wait"))),
     )
 )]
+#[allow(clippy::too_many_arguments)]
 pub async fn register(
     service: web::Data<SignupService>,
     store: web::Data<IdempotencyStore>,
     default_locale: web::Data<DefaultLocale>,
     request: HttpRequest,
+    requester: Requester,
     key: IdempotencyKey,
     JsonObject(body, canonical): JsonObject<RegisterRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let locale = email_locale(body.locale.as_deref(), &request, default_locale.0);
-    idempotency::once(store, "register", key, &canonical, move || async move {
+    let scope = identity_scope(&body.email, &body.user_type);
+    idempotency::once(store, "register", &scope, key, &canonical, move || async move {
         let (email, user_type) = identity(&body.email, &body.user_type)?;
         let password =
             Password::parse(body.password).map_err(|e| invalid("invalid_password", &e))?;
@@ -152,28 +185,28 @@ pub async fn register(
             full_name,
             signup_token: body.signup_token,
             locale: locale?,
+            requester,
         };
-        let response = match service.register(registration).await? {
-            Registered::Active(account) => RegisterResponse {
-                account: AccountResponse::from(&account),
-                status: "active",
-                message: "The account is ready",
-                expires_in: None,
-                resend_after: None,
-            },
-            Registered::PendingActivation {
-                account,
+        Ok(match service.register(registration).await? {
+            Registered::Active(account) => {
+                HttpResponse::build(StatusCode::CREATED).json(RegisterResponse {
+                    account: AccountResponse::from(&account),
+                    status: "active",
+                    message: "The account is ready",
+                })
+            }
+            Registered::Pending {
+                registration_id,
                 expires_in,
                 resend_after,
-            } => RegisterResponse {
-                account: AccountResponse::from(&account),
-                status: "pending_activation",
-                message: "Check your email for an activation code, then verify it",
-                expires_in: Some(expires_in.as_secs()),
-                resend_after: Some(resend_after.as_secs()),
-            },
-        };
-        Ok(HttpResponse::build(StatusCode::CREATED).json(response))
+            } => HttpResponse::build(StatusCode::ACCEPTED).json(RegistrationPending {
+                status: "pending_verification",
+                message: PENDING,
+                registration_id,
+                expires_in: expires_in.as_secs(),
+                resend_after: resend_after.as_secs(),
+            }),
+        })
     })
     .await
 }

@@ -5,13 +5,15 @@ use serde::{Deserialize, Serialize};
 
 use utoipa::ToSchema;
 
+use super::register::AccountResponse;
 use super::{email_locale, identity};
-use crate::flows::{IdempotencyStore, SignupService};
+use crate::domain::Requester;
+use crate::flows::{IdempotencyStore, SignupService, VerifiedOutcome};
 use crate::http::ApiError;
 use crate::http::DefaultLocale;
 use crate::http::errors::ErrorBody;
 use crate::http::extract::JsonObject;
-use crate::http::idempotency::{self, IdempotencyKey};
+use crate::http::idempotency::{self, IdempotencyKey, identity_scope};
 use crate::http::openapi::{AcceptLanguageHeader, IdempotencyHeader, UserTypeName};
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -57,26 +59,37 @@ pub struct VerifyOtpRequest {
     /// The digits from the email; surrounding spaces are ignored. Anything else
     /// than `OTP_LENGTH` digits is a wrong code.
     pub otp_code: String,
+    /// From register without a signup token: with the right code, that
+    /// registration is finished here (its password becomes the account's). One
+    /// that is unknown, expired or for another address is ignored, and the answer
+    /// carries a signup token instead.
+    #[serde(default)]
+    #[schema(max_length = 64)]
+    pub registration_id: Option<String>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
 #[schema(example = json!({
     "verified": true,
     "flow": "signup",
-    "signup_token": "c3QxfGxpdmV8MTc2NDUwMDAwMDAwMDAwMHwxNzY0NTAwOTAwfGFkYUBleGFtcGxlLmNvbQ.3q2-7w",
+    "signup_token": "Jm3q9Vx0a8ZrT2kPbN5sW7cY1uE4iH6oL9dF3gK0jQw",
     "signup_token_expires_in": 900
 }))]
 pub struct VerifyOtpResponse {
     pub verified: bool,
-    /// `signup` (a new address) or `activation` (an existing account).
+    /// `signup` (a new address) or `activation` (an existing, inactive account).
     #[schema(value_type = String, pattern = "^(signup|activation)$")]
     pub flow: &'static str,
-    /// For `signup`: the proof to pass to register.
+    /// When no registration was finished: the proof to pass to register, with the
+    /// password for the account.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub signup_token: Option<String>,
     /// Seconds the signup token stays good.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub signup_token_expires_in: Option<u64>,
+    /// When the request's `registration_id` was finished: the account, active.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub account: Option<AccountResponse>,
 }
 
 /// The same words for every case, so the answer does not tell whether the address
@@ -98,30 +111,34 @@ const SENT: &str = "If the address can receive mail, a verification code is on i
         (status = 200, description = "The email is queued.", body = SendOtpResponse,
             headers(("Idempotent-Replayed" = String, description = "`true` on a replayed answer"))),
         (status = 400, description = "`invalid_json` or `invalid_idempotency_key`", body = ErrorBody),
+        (status = 408, description = "`request_timeout`: the body did not arrive in time", body = ErrorBody),
         (status = 409, description = "`idempotency_key_in_use`: the first request with this key is still running", body = ErrorBody),
         (status = 413, description = "`payload_too_large`", body = ErrorBody),
-        (status = 415, description = "`unsupported_media_type`", body = ErrorBody),
-        (status = 422, description = "`invalid_request`, `invalid_email`, `invalid_user_type`, `invalid_locale` or `idempotency_key_reused`", body = ErrorBody,
+        (status = 415, description = "`unsupported_media_type` or `unsupported_content_encoding`", body = ErrorBody),
+        (status = 422, description = "`invalid_request`, `invalid_email`, `invalid_user_type` or `invalid_locale`", body = ErrorBody,
             example = json!({"detail": "Email is not a valid address", "code": "invalid_email"})),
-        (status = 429, description = "`resend_cooldown` or `send_limit_reached`; the code already sent stays valid", body = ErrorBody,
+        (status = 429, description = "`resend_cooldown`, `send_limit_reached`, `rate_limited` or `too_many_connections`; the code already sent stays valid", body = ErrorBody,
             headers(("Retry-After" = u64, description = "Seconds to wait")),
             example = json!({"detail": "A code was sent moments ago; wait before asking for another", "code": "resend_cooldown"})),
         (status = 503, description = "`database_unavailable`", body = ErrorBody,
             headers(("Retry-After" = u64, description = "Seconds to wait"))),
     )
 )]
+#[allow(clippy::too_many_arguments)]
 pub async fn send_otp(
     service: web::Data<SignupService>,
     store: web::Data<IdempotencyStore>,
     default_locale: web::Data<DefaultLocale>,
     request: HttpRequest,
+    requester: Requester,
     key: IdempotencyKey,
     JsonObject(body, canonical): JsonObject<SendOtpRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let locale = email_locale(body.locale.as_deref(), &request, default_locale.0);
-    idempotency::once(store, "send-otp", key, &canonical, move || async move {
+    let scope = identity_scope(&body.email, &body.user_type);
+    idempotency::once(store, "send-otp", &scope, key, &canonical, move || async move {
         let (email, user_type) = identity(&body.email, &body.user_type)?;
-        let receipt = service.send(email, user_type, locale?).await?;
+        let receipt = service.send(email, user_type, requester, locale?).await?;
         Ok(HttpResponse::Ok().json(SendOtpResponse {
             message: SENT,
             expires_in: receipt.expires_in.as_secs(),
@@ -133,8 +150,11 @@ pub async fn send_otp(
 
 /// Verify a code.
 ///
-/// A signup code confirms a new address and returns a `signup_token` for
-/// register; an activation code activates its account. A code works once.
+/// A right code proves the address. With the `registration_id` from register,
+/// it finishes that registration: the account is created (or, for an existing
+/// inactive account, activated) with the password given to register, and the
+/// answer carries it. Otherwise the answer carries a `signup_token` for
+/// register. A code works once.
 #[utoipa::path(
     post,
     path = "/api/v1/users/signup/verify-otp",
@@ -142,15 +162,16 @@ pub async fn send_otp(
     request_body = VerifyOtpRequest,
     params(IdempotencyHeader),
     responses(
-        (status = 200, description = "The code was right and is now used up. A replay (same `Idempotency-Key`, same body) returns the same answer, signup token included.", body = VerifyOtpResponse,
+        (status = 200, description = "The code was right and is now used up. A replay (same `Idempotency-Key`, same identity, same body) returns the same answer, signup token included.", body = VerifyOtpResponse,
             headers(("Idempotent-Replayed" = String, description = "`true` on a replayed answer"))),
         (status = 400, description = "`invalid_otp` (unknown, expired, used or wrong code), `invalid_json` or `invalid_idempotency_key`", body = ErrorBody,
             example = json!({"detail": "Invalid OTP", "code": "invalid_otp"})),
-        (status = 409, description = "`idempotency_key_in_use`: the first request with this key is still running", body = ErrorBody),
+        (status = 408, description = "`request_timeout`: the body did not arrive in time", body = ErrorBody),
+        (status = 409, description = "`idempotency_key_in_use`: the first request with this key is still running; `already_registered`: the address got an account while its registration waited", body = ErrorBody),
         (status = 413, description = "`payload_too_large`", body = ErrorBody),
-        (status = 415, description = "`unsupported_media_type`", body = ErrorBody),
-        (status = 422, description = "`invalid_request`, `invalid_email`, `invalid_user_type` or `idempotency_key_reused`", body = ErrorBody),
-        (status = 429, description = "`too_many_attempts`: send a new code", body = ErrorBody,
+        (status = 415, description = "`unsupported_media_type` or `unsupported_content_encoding`", body = ErrorBody),
+        (status = 422, description = "`invalid_request`, `invalid_email` or `invalid_user_type`", body = ErrorBody),
+        (status = 429, description = "`too_many_attempts` (send a new code), `verification_locked` (too many wrong codes from this network, with `Retry-After`), `rate_limited` or `too_many_connections`", body = ErrorBody,
             example = json!({"detail": "Too many wrong codes: request a new one", "code": "too_many_attempts"})),
         (status = 503, description = "`database_unavailable`", body = ErrorBody,
             headers(("Retry-After" = u64, description = "Seconds to wait"))),
@@ -159,22 +180,39 @@ pub async fn send_otp(
 pub async fn verify_otp(
     service: web::Data<SignupService>,
     store: web::Data<IdempotencyStore>,
+    requester: Requester,
     key: IdempotencyKey,
     JsonObject(body, canonical): JsonObject<VerifyOtpRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    idempotency::once(store, "verify-otp", key, &canonical, move || async move {
+    let scope = identity_scope(&body.email, &body.user_type);
+    idempotency::once(store, "verify-otp", &scope, key, &canonical, move || async move {
         let (email, user_type) = identity(&body.email, &body.user_type)?;
-        let verified = service.verify(email, user_type, &body.otp_code).await?;
-        let (signup_token, signup_token_expires_in) = match verified.signup_token {
-            Some((token, ttl)) => (Some(token), Some(ttl.as_secs())),
-            None => (None, None),
-        };
-        Ok(HttpResponse::Ok().json(VerifyOtpResponse {
+        let verified = service
+            .verify(
+                email,
+                user_type,
+                &body.otp_code,
+                requester,
+                body.registration_id.as_deref(),
+            )
+            .await?;
+        let mut response = VerifyOtpResponse {
             verified: true,
             flow: verified.flow.as_str(),
-            signup_token,
-            signup_token_expires_in,
-        }))
+            signup_token: None,
+            signup_token_expires_in: None,
+            account: None,
+        };
+        match verified.outcome {
+            VerifiedOutcome::Token { token, expires_in } => {
+                response.signup_token = Some(token);
+                response.signup_token_expires_in = Some(expires_in.as_secs());
+            }
+            VerifiedOutcome::Registered(account) => {
+                response.account = Some(AccountResponse::from(&account));
+            }
+        }
+        Ok(HttpResponse::Ok().json(response))
     })
     .await
 }
