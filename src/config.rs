@@ -31,6 +31,8 @@ pub struct Config {
     pub db_pool_size: u32,
     pub db_pool_timeout: Duration,
     pub mail: MailConfig,
+    /// Whether `MAIL_TRANSPORT` was set, rather than left to its default.
+    pub mail_transport_chosen: bool,
     pub otp_secret: OtpSecret,
     /// The key before the last rotation (`OTP_SECRET_PREVIOUS`): codes, sealed
     /// emails and stored answers made under it are still read.
@@ -265,6 +267,20 @@ pub fn check_secret(raw: &str) -> Result<(), String> {
 }
 
 impl Config {
+    /// The rules that apply only to serving: with PostgreSQL (a deployment, not
+    /// a trial run) the mail transport must be chosen, since the development
+    /// default prints every code to standard output, that is into the logs.
+    pub fn check_for_serving(&self) -> Result<(), ConfigError> {
+        if self.database.is_postgres() && !self.mail_transport_chosen {
+            return Err(ConfigError::new(
+                "MAIL_TRANSPORT",
+                "must be set with PostgreSQL: the development default (stdout) would print \
+                 every code into the logs; use smtp (or file, or stdout on purpose)",
+            ));
+        }
+        Ok(())
+    }
+
     /// The keys codes, tokens and sealed data are made and read with.
     pub fn keyring(&self) -> Keyring {
         Keyring {
@@ -439,13 +455,7 @@ impl Config {
             ));
         }
         let mail = mail_config(&env)?;
-        if database.is_postgres() && env.get("MAIL_TRANSPORT").is_none() {
-            return Err(ConfigError::new(
-                "MAIL_TRANSPORT",
-                "must be set with PostgreSQL: the development default (stdout) would print \
-                 every code into the logs; use smtp (or file, or stdout on purpose)",
-            ));
-        }
+        let mail_transport_chosen = env.get("MAIL_TRANSPORT").is_some();
         let resources = {
             let defaults = ResourceLimits::default();
             ResourceLimits {
@@ -475,6 +485,7 @@ impl Config {
             db_pool_size: env.parse_in("DB_POOL_SIZE", 10, 1..=1000)?,
             db_pool_timeout: env.seconds("DB_POOL_TIMEOUT_SECS", 5)?,
             mail,
+            mail_transport_chosen,
             otp_secret,
             otp_secret_previous,
             otp_secret_generated,
@@ -779,14 +790,20 @@ mod tests {
             assert!(!ok.otp_secret_generated);
             assert_eq!(ok.otp_secret.expose(), strong.as_bytes());
         }
-        let err = config_err(&[postgres, ("OTP_SECRET", GOOD_SECRET)]);
-        assert_eq!(err.variable, "MAIL_TRANSPORT");
+        let unchosen = config_of(&[postgres, ("OTP_SECRET", GOOD_SECRET)]);
+        assert_eq!(
+            unchosen.check_for_serving().unwrap_err().variable,
+            "MAIL_TRANSPORT",
+            "serving needs a chosen transport; migrate and cleanup do not"
+        );
         let stdout = config_of(&[
             postgres,
             ("OTP_SECRET", GOOD_SECRET),
             ("MAIL_TRANSPORT", "stdout"),
         ]);
         assert!(matches!(stdout.mail.transport, MailTransport::Stdout));
+        assert!(stdout.check_for_serving().is_ok());
+        assert!(config_of(&[]).check_for_serving().is_ok(), "SQLite keeps the default");
     }
 
     #[test]

@@ -80,6 +80,7 @@ fn main() -> ExitCode {
 }
 
 fn serve(config: Config) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+    config.check_for_serving()?;
     if config.otp_secret_generated {
         log::warn!(
             "OTP_SECRET is not set: using a random key for this process only. Codes issued \

@@ -1,4 +1,6 @@
-//! The activation journey for existing, inactive accounts.
+//! The activation journey for existing, inactive accounts: a right code proves
+//! the address, and the password is the one chosen by whoever proved it, never
+//! the one the account held before.
 
 use futures_util::future::join_all;
 use serde_json::json;
@@ -7,17 +9,30 @@ use signup_otp::domain::{EmailAddress, UserType};
 
 use crate::helpers::{TestApp, wrong_code};
 use crate::on_both_backends;
-use crate::send_otp::create_account;
+use crate::register::{PASSWORD, password_of, verifies};
+use crate::send_otp::{create_account, create_account_with_password};
 
 fn account(app: &TestApp, email: &str, user_type: UserType) -> Account {
     let email = EmailAddress::parse(email).unwrap();
     app.with_conn(|conn| Account::find(conn, user_type, &email).unwrap().unwrap())
 }
 
+/// An argon2id hash of `password`, as an account from before holds it.
+pub fn legacy_hash(password: &str) -> String {
+    use argon2::password_hash::PasswordHasher;
+    argon2::Argon2::default()
+        .hash_password(password.as_bytes())
+        .unwrap()
+        .to_string()
+}
+
 on_both_backends! {
-    async fn an_inactive_live_account_is_activated_by_its_code(backend) {
+    async fn an_inactive_account_is_activated_with_the_password_chosen_after_its_code(backend) {
         let app = TestApp::spawn(backend).await;
-        let created = create_account(&app, "dormant@example.com", UserType::Live, false);
+        let old = legacy_hash("old-password-from-before");
+        let created = create_account_with_password(
+            &app, "dormant@example.com", UserType::Live, false, Some(&old),
+        );
 
         let code = app.send_and_read_code("dormant@example.com", "live").await;
         let message = &app.smtp.messages_to("dormant@example.com")[0];
@@ -25,9 +40,29 @@ on_both_backends! {
         let verified = app.verify_otp("dormant@example.com", "live", &code).await;
 
         assert_eq!(verified.status, 200, "{}", verified.body);
-        assert_eq!(verified.body, json!({ "verified": true, "flow": "activation" }));
+        assert_eq!(verified.body["flow"], "activation");
+        let token = verified.body["signup_token"].as_str().unwrap().to_owned();
+        assert!(verified.body.get("account").is_none());
+        assert!(
+            !account(&app, "dormant@example.com", UserType::Live).is_active,
+            "a code alone activates nothing: the account waits for a password"
+        );
+        assert!(app.with_conn(|conn| Otp::find_for(conn, created.id).unwrap()).is_none(), "the code is used up");
+
+        let registered = app
+            .register(json!({
+                "email": "dormant@example.com", "user_type": "live", "password": PASSWORD,
+                "full_name": "Dora Mant", "signup_token": token
+            }))
+            .await;
+        assert_eq!(registered.status, 201, "{}", registered.body);
+        assert_eq!(registered.body["id"], created.numeric_id());
+        assert_eq!(registered.body["is_active"], true);
+        assert_eq!(registered.body["full_name"], "Dora Mant");
         assert!(account(&app, "dormant@example.com", UserType::Live).is_active);
-        assert!(app.with_conn(|conn| Otp::find_for(conn, created.id).unwrap()).is_none());
+        let stored = password_of(&app, "dormant@example.com", UserType::Live);
+        assert!(verifies(&stored, PASSWORD));
+        assert!(!verifies(&stored, "old-password-from-before"), "the unproven password is gone");
     }
 
     async fn an_inactive_demo_account_is_activated_and_the_live_one_is_not(backend) {
@@ -36,7 +71,12 @@ on_both_backends! {
         create_account(&app, "twin@example.com", UserType::Live, false);
 
         let code = app.send_and_read_code("twin@example.com", "demo").await;
-        assert_eq!(app.verify_otp("twin@example.com", "demo", &code).await.status, 200);
+        let verified = app.verify_otp("twin@example.com", "demo", &code).await;
+        let token = verified.body["signup_token"].as_str().unwrap();
+        let registered = app
+            .register(json!({ "email": "twin@example.com", "user_type": "demo", "password": PASSWORD, "signup_token": token }))
+            .await;
+        assert_eq!(registered.status, 201, "{}", registered.body);
 
         assert!(account(&app, "twin@example.com", UserType::Demo).is_active);
         assert!(!account(&app, "twin@example.com", UserType::Live).is_active);
@@ -76,9 +116,9 @@ on_both_backends! {
 
         let responses = join_all((0..20).map(|_| app.verify_otp("rush@example.com", "demo", &code))).await;
 
-        let successes = responses.iter().filter(|r| r.status == 200).count();
-        assert_eq!(successes, 1);
+        let successes: Vec<_> = responses.iter().filter(|r| r.status == 200).collect();
+        assert_eq!(successes.len(), 1);
+        assert!(successes[0].body["signup_token"].is_string());
         assert!(responses.iter().all(|r| r.status == 200 || r.status == 400));
-        assert!(account(&app, "rush@example.com", UserType::Demo).is_active);
     }
 }

@@ -11,6 +11,8 @@ use serde_json::{Value, json};
 pub struct Server {
     child: Child,
     pub address: String,
+    /// The operations listener (`/metrics`).
+    pub metrics_address: String,
     /// Everything the process has written to stderr (its log) so far.
     log: Arc<Mutex<String>>,
 }
@@ -52,6 +54,7 @@ pub fn start(env: &[(&str, &str)]) -> Server {
         .env_clear()
         .env("PATH", std::env::var("PATH").unwrap_or_default())
         .env("BIND_ADDR", "127.0.0.1:0")
+        .env("METRICS_ADDR", "127.0.0.1:0")
         .env("RUST_LOG", "info")
         .envs(env.iter().copied())
         .stdout(Stdio::null())
@@ -63,30 +66,40 @@ pub fn start(env: &[(&str, &str)]) -> Server {
     let log = Arc::new(Mutex::new(String::new()));
     let collected = log.clone();
     std::thread::spawn(move || {
-        let mut port_tx = Some(port_tx);
+        // The API's URL, then the operations listener's.
+        let mut wanted = ["listening on http://", "metrics on http://"].into_iter();
+        let mut next = wanted.next();
         for line in BufReader::new(stderr).lines().map_while(Result::ok) {
             let mut log = collected.lock().unwrap();
             log.push_str(&line);
             log.push('\n');
-            if let Some(port) = line.split("listening on port ").nth(1)
-                && let Some(tx) = port_tx.take()
+            if let Some(marker) = next
+                && let Some(rest) = line.split(marker).nth(1)
             {
-                let digits: String = port.chars().take_while(char::is_ascii_digit).collect();
-                let _ = tx.send(digits);
+                let host_port: String = rest
+                    .chars()
+                    .take_while(|c| !c.is_whitespace() && *c != '/')
+                    .collect();
+                let _ = port_tx.send(host_port);
+                next = wanted.next();
             }
         }
     });
-    let port = port_rx
-        .recv_timeout(Duration::from_secs(30))
-        .unwrap_or_else(|_| {
-            panic!(
-                "the server says which port it listens on: {}",
-                log.lock().unwrap()
-            )
-        });
+    let mut addresses = (0..2).map(|_| {
+        port_rx
+            .recv_timeout(Duration::from_secs(30))
+            .unwrap_or_else(|_| {
+                panic!(
+                    "the server says where it listens: {}",
+                    log.lock().unwrap()
+                )
+            })
+    });
+    let (api, operations) = (addresses.next().unwrap(), addresses.next().unwrap());
     Server {
         child,
-        address: format!("http://127.0.0.1:{port}"),
+        address: format!("http://{api}"),
+        metrics_address: format!("http://{operations}"),
         log,
     }
 }
@@ -185,28 +198,31 @@ async fn no_code_password_or_token_reaches_the_log() {
     let token = verified["signup_token"].as_str().unwrap().to_owned();
     let (status, _) = post(&client, url("/api/v1/users/register"), json!({ "email": "canary@example.com", "user_type": "live", "password": password, "signup_token": token })).await;
     assert_eq!(status, 201);
-    let (status, _) = post(
+    let (status, pending) = post(
         &client,
         url("/api/v1/users/register"),
         json!({ "email": "canary2@example.com", "user_type": "demo", "password": password }),
     )
     .await;
-    assert_eq!(status, 201);
-    let activation_code = code_in_mail_dir(&mail_dir);
-    post(
+    assert_eq!(status, 202);
+    let registration_id = pending["registration_id"].as_str().unwrap().to_owned();
+    let second_code = code_in_mail_dir(&mail_dir);
+    let (status, finished) = post(
         &client,
         url("/api/v1/users/signup/verify-otp"),
-        json!({ "email": "canary2@example.com", "user_type": "demo", "otp_code": activation_code }),
+        json!({ "email": "canary2@example.com", "user_type": "demo", "otp_code": second_code,
+                "registration_id": registration_id }),
     )
     .await;
+    assert_eq!(status, 200, "{finished}");
 
     let log = server.log.lock().unwrap().clone();
     assert!(
         log.contains("USER_REGISTERED"),
         "the log was captured: {log}"
     );
-    assert!(log.contains("USER_ACTIVATED"), "{log}");
-    for secret in [password, &signup_code, &activation_code, &token] {
+    assert!(log.contains("SIGNUP_OTP_VERIFIED"), "{log}");
+    for secret in [password, &signup_code, &second_code, &token, &registration_id] {
         assert!(
             !log.contains(secret),
             "{secret:?} leaked into the log:\n{log}"
@@ -216,6 +232,18 @@ async fn no_code_password_or_token_reaches_the_log() {
         !log.contains("canary@example.com"),
         "addresses are masked:\n{log}"
     );
+
+    // The counters that moved are on the operations listener, not the API's port.
+    let public = client.get(url("/metrics")).send().await.unwrap();
+    assert_eq!(public.status().as_u16(), 404);
+    let mut private = client
+        .get(format!("{}/metrics", server.metrics_address))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(private.status().as_u16(), 200);
+    let metrics = String::from_utf8(private.body().await.unwrap().to_vec()).unwrap();
+    assert!(metrics.contains("USER_REGISTERED"), "{metrics}");
 }
 
 /// Waits (at most 10 s) until the log contains `needle`; returns the log.

@@ -59,20 +59,76 @@ on_both_backends! {
             .assert_error(429, "resend_cooldown");
     }
 
-    async fn a_key_reused_with_another_body_is_refused(backend) {
+    async fn a_key_answers_only_requests_about_its_own_address(backend) {
         let app = TestApp::spawn(backend).await;
         let first = app
             .post_with_key(SEND, &json!({"email": "ada@example.com", "user_type": "live"}), "k")
             .await;
         assert_eq!(first.status, 200);
 
+        // The same key for another address is another request altogether.
         let other = app
             .post_with_key(SEND, &json!({"email": "bob@example.com", "user_type": "live"}), "k")
             .await;
 
-        other.assert_error(422, "idempotency_key_reused");
-        app.wait_for_empty_outbox().await;
-        assert!(app.smtp.messages_to("bob@example.com").is_empty(), "nothing ran");
+        assert_eq!(other.status, 200, "{}", other.body);
+        assert!(!replayed(&other));
+        app.smtp.wait_for_messages_to("bob@example.com", 1).await;
+        assert_eq!(stored_keys(&app).len(), 2);
+    }
+
+    async fn another_body_under_a_key_runs_for_real_and_voids_the_kept_answer(backend) {
+        let app = TestApp::spawn(backend).await;
+        let body = json!({"email": "ada@example.com", "user_type": "live"});
+        assert_eq!(app.post_with_key(SEND, &body, "k").await.status, 200);
+
+        let other = app
+            .post_with_key(SEND, &json!({"email": "ada@example.com", "user_type": "live", "locale": "es"}), "k")
+            .await;
+
+        other.assert_error(429, "resend_cooldown");
+        assert!(!replayed(&other));
+        assert!(stored_keys(&app).is_empty(), "the kept answer is void");
+        let again = app.post_with_key(SEND, &body, "k").await;
+        again.assert_error(429, "resend_cooldown");
+        assert!(!replayed(&again), "nothing is replayed any more");
+    }
+
+    async fn someone_with_a_victims_key_cannot_test_codes_against_its_answer(backend) {
+        let app = TestApp::spawn_with(backend, |config| config.otp.max_attempts = 3).await;
+        let code = app.send_and_read_code("victim@example.com", "live").await;
+        let wrong = wrong_code(&code);
+        let with = |otp: &str| json!({"email": "victim@example.com", "user_type": "live", "otp_code": otp});
+        let attempts = |app: &TestApp| {
+            app.with_conn(|conn| {
+                schema::signup_otps::table
+                    .select(schema::signup_otps::attempts)
+                    .first::<i32>(conn)
+                    .unwrap()
+            })
+        };
+
+        // The victim's client mistypes once, under its key.
+        app.post_with_key(VERIFY, &with(&wrong), "victims-key").await.assert_error(400, "invalid_otp");
+        assert_eq!(attempts(&app), 1);
+        // Someone who learnt the key tries other codes under it: each runs for
+        // real and spends an attempt, exactly as without the key.
+        let other_guess = wrong_code(&wrong);
+        let guess = app.post_with_key(VERIFY, &with(&other_guess), "victims-key").await;
+        guess.assert_error(400, "invalid_otp");
+        assert!(!replayed(&guess));
+        assert_eq!(attempts(&app), 2, "the guess spent an attempt");
+        // The victim then gets it right under the same key, and retries.
+        let right = app.post_with_key(VERIFY, &with(&code), "victims-key").await;
+        assert_eq!(right.status, 200, "{}", right.body);
+        let token = right.body["signup_token"].as_str().unwrap().to_owned();
+        // Every guess but the right code voids the kept answer; and the right
+        // code, which only the mailbox holds, was already used.
+        let after = app.post_with_key(VERIFY, &with(&wrong), "victims-key").await;
+        after.assert_error(400, "invalid_otp");
+        let replay = app.post_with_key(VERIFY, &with(&code), "victims-key").await;
+        replay.assert_error(400, "invalid_otp");
+        assert!(!replay.body.to_string().contains(&token));
     }
 
     async fn keys_are_scoped_per_route(backend) {
@@ -159,21 +215,21 @@ on_both_backends! {
         let accounts: i64 =
             app.with_conn(|conn| schema::users::table.count().get_result(conn).unwrap());
         assert_eq!(accounts, 1);
-        // A new key is a new request: the address is taken.
+        // A new key is a new request: the token is used up.
         app.post_with_key(REGISTER, &body, "register-2")
             .await
-            .assert_error(409, "already_registered");
+            .assert_error(400, "invalid_signup_token");
     }
 
-    async fn a_replayed_register_without_token_sends_one_activation_email(backend) {
+    async fn a_replayed_register_without_token_sends_one_email(backend) {
         let app = TestApp::spawn(backend).await;
         let body = json!({"email": "ada@example.com", "user_type": "demo", "password": PASSWORD});
 
         let first = app.post_with_key(REGISTER, &body, "pending").await;
         let retry = app.post_with_key(REGISTER, &body, "pending").await;
 
-        assert_eq!(first.status, 201, "{}", first.body);
-        assert_eq!(first.body["status"], "pending_activation");
+        assert_eq!(first.status, 202, "{}", first.body);
+        assert_eq!(first.body["status"], "pending_verification");
         assert!(replayed(&retry));
         assert_eq!(retry.body, first.body);
         app.wait_for_empty_outbox().await;

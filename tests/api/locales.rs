@@ -108,7 +108,7 @@ on_both_backends! {
         assert!(app.smtp.messages_to("ada@example.com").is_empty());
     }
 
-    async fn register_sends_the_activation_email_in_the_requested_language(backend) {
+    async fn register_sends_its_email_in_the_requested_language(backend) {
         let app = TestApp::spawn(backend).await;
 
         let registered = app
@@ -119,8 +119,8 @@ on_both_backends! {
             )
             .await;
 
-        assert_eq!(registered.status, 201, "{}", registered.body);
+        assert_eq!(registered.status, 202, "{}", registered.body);
         let message = app.smtp.wait_for_messages_to("ada@example.com", 1).await.remove(0);
-        assert_written_in(&message, "Tu código de activación de la cuenta", "activar tu cuenta");
+        assert_written_in(&message, SPANISH, "Caduca en 10 minutos");
     }
 }

@@ -1,4 +1,5 @@
-//! What operators see: metrics that move with traffic, request ids.
+//! What operators see: metrics that move with traffic, on a listener of their
+//! own; request ids.
 
 use crate::helpers::TestApp;
 use crate::on_both_backends;
@@ -15,7 +16,7 @@ impl TestApp {
     pub async fn metrics(&self) -> String {
         let mut response = self
             .client
-            .get(format!("{}/metrics", self.address))
+            .get(format!("{}/metrics", self.metrics_address))
             .send()
             .await
             .unwrap();
@@ -47,9 +48,9 @@ on_both_backends! {
         app.wait_for_empty_outbox().await;
 
         let after = app.metrics().await;
-        let created = "signup_otp_events_total{event=\"SIGNUP_OTP_CREATED\",user_type=\"live\",flow=\"signup\"}";
+        let created = "signup_otp_events_total{event=\"SIGNUP_OTP_CREATED\",user_type=\"live\",flow=\"signup\",via=\"send_otp\"}";
         assert_eq!(sample(&after, created), 1.0, "{after}");
-        let verified = "signup_otp_events_total{event=\"SIGNUP_OTP_VERIFIED\",user_type=\"live\",flow=\"signup\"}";
+        let verified = "signup_otp_events_total{event=\"SIGNUP_OTP_VERIFIED\",user_type=\"live\",flow=\"signup\",registered=\"false\"}";
         assert_eq!(sample(&after, verified), 1.0, "{after}");
         let failed = "signup_otp_events_total{event=\"SIGNUP_OTP_VERIFICATION_FAILED\",user_type=\"live\",reason=";
         assert!(sample(&after, &format!("{failed}\"wrong_code\"}}")) + sample(&after, &format!("{failed}\"not_found\"}}")) >= 1.0, "{after}");
@@ -67,6 +68,24 @@ on_both_backends! {
         assert!(after.contains("db_pool_in_use_connections"), "{after}");
         assert!(after.contains("db_pool_checkout_wait_seconds_bucket"), "{after}");
         assert_eq!(sample(&after, "email_outbox_backlog"), 0.0);
+    }
+
+    async fn metrics_are_served_on_the_operations_listener_only(backend) {
+        let app = TestApp::spawn(backend).await;
+        app.send_and_read_code("counted@example.com", "live").await;
+
+        app.get("/metrics").await.assert_error(404, "not_found");
+        let metrics = app.metrics().await;
+        assert!(metrics.contains("SIGNUP_OTP_CREATED"), "{metrics}");
+        let document = app.get("/openapi.json").await;
+        assert_eq!(document.status, 200, "the contract stays public");
+        assert!(document.body["paths"].get("/metrics").is_none(), "{}", document.body["paths"]);
+        let mut docs = app.client.get(format!("{}/docs/", app.address)).send().await.unwrap();
+        assert_eq!(docs.status(), 200, "the docs stay public");
+        assert!(!docs.body().await.unwrap().is_empty());
+        let mut other = app.client.get(format!("{}/health", app.metrics_address)).send().await.unwrap();
+        assert_eq!(other.status(), 404, "the operations listener serves metrics only");
+        assert!(!other.body().await.unwrap().is_empty());
     }
 
     async fn unknown_paths_are_counted_under_one_route_label(backend) {

@@ -85,7 +85,7 @@ async fn register_has_its_own_quota() {
         app.post_json("/api/v1/users/register", &body("r1@example.com"))
             .await
             .status,
-        201
+        202
     );
     app.post_json("/api/v1/users/register", &body("r2@example.com"))
         .await

@@ -95,6 +95,34 @@ fn import(app: &TestApp, keys: &Keys, delete: bool) -> std::collections::HashMap
         .collect()
 }
 
+fn attempts_of(app: &TestApp, email: &str) -> i32 {
+    use diesel::prelude::*;
+    use signup_otp::db::schema::signup_otps;
+    app.with_conn(|conn| {
+        signup_otps::table
+            .filter(signup_otps::email.eq(email))
+            .select(signup_otps::attempts)
+            .first(conn)
+            .unwrap()
+    })
+}
+
+/// Deletes every row the service holds for `email` but the import's memory, as
+/// if the cleanup had long since removed them.
+fn forget_all_but_the_import(app: &TestApp, email: &str) {
+    use diesel::prelude::*;
+    use signup_otp::db::schema::{
+        email_outbox, otp_send_limits, signup_otps, signup_tokens, verify_lockouts,
+    };
+    app.with_conn(|conn| {
+        diesel::delete(signup_otps::table.filter(signup_otps::email.eq(email))).execute(conn).unwrap();
+        diesel::delete(signup_tokens::table.filter(signup_tokens::email.eq(email))).execute(conn).unwrap();
+        diesel::delete(otp_send_limits::table.filter(otp_send_limits::email.eq(email))).execute(conn).unwrap();
+        diesel::delete(verify_lockouts::table.filter(verify_lockouts::email.eq(email))).execute(conn).unwrap();
+        diesel::delete(email_outbox::table.filter(email_outbox::recipient.eq(email))).execute(conn).unwrap();
+    });
+}
+
 on_both_backends! {
     async fn codes_in_redis_keep_working_after_the_import(backend) {
         let app = TestApp::spawn(backend).await;
@@ -111,32 +139,78 @@ on_both_backends! {
 
         let report = import(&app, &keys, false);
 
-        assert_eq!(report["imported"], 2, "{report:?}");
+        assert_eq!(report["imported"], 1, "{report:?}");
+        assert_eq!(report["skipped: no expiry"], 1, "{report:?}");
         assert_eq!(report["skipped: malformed key"], 1);
         assert_eq!(report["skipped: bad user_type"], 1);
         assert_eq!(report["skipped: malformed code"], 1);
-        assert_eq!(report["skipped: already present with a newer code"], 1);
+        assert_eq!(report["skipped: the service already holds state for the address"], 1);
         assert_eq!(report["skipped: account exists"], 1);
         assert_eq!(report["failed"], 0);
         let alice = app.verify_otp("alice@example.com", "live", "111111").await;
         assert_eq!(alice.status, 200, "{}", alice.body);
         assert_eq!(alice.body["flow"], "signup");
-        assert_eq!(app.verify_otp("bob@example.com", "demo", "222222").await.status, 200);
+        app.verify_otp("bob@example.com", "demo", "222222")
+            .await
+            .assert_error(400, "invalid_otp");
+        app.verify_otp("erin@example.com", "live", "444444")
+            .await
+            .assert_error(400, "invalid_otp");
         assert_eq!(app.verify_otp("erin@example.com", "live", &erins_new_code).await.status, 200, "the newer code stays");
         assert!(keys.exists("Alice@Example.com:live"), "without --delete the keys stay");
     }
 
-    async fn a_second_run_imports_nothing_again(backend) {
+    async fn a_second_run_imports_nothing_again_and_resets_no_attempts(backend) {
         let app = TestApp::spawn(backend).await;
         let mut keys = Keys::new();
         keys.set("twice@example.com:live", "123456", Some(300_000));
-
         assert_eq!(import(&app, &keys, false)["imported"], 1);
+        for _ in 0..2 {
+            app.verify_otp("twice@example.com", "live", "000000").await.assert_error(400, "invalid_otp");
+        }
+
         let again = import(&app, &keys, false);
 
         assert_eq!(again["imported"], 0);
-        assert_eq!(again["skipped: already present with a newer code"], 1);
+        assert_eq!(again["skipped: the service already holds state for the address"], 1);
+        assert_eq!(attempts_of(&app, "twice@example.com"), 2, "the attempts spent stay spent");
         assert_eq!(app.verify_otp("twice@example.com", "live", "123456").await.status, 200);
+    }
+
+    async fn a_used_code_is_never_brought_back(backend) {
+        let app = TestApp::spawn(backend).await;
+        let mut keys = Keys::new();
+        keys.set("used@example.com:demo", "246810", Some(300_000));
+        assert_eq!(import(&app, &keys, false)["imported"], 1);
+        assert_eq!(app.verify_otp("used@example.com", "demo", "246810").await.status, 200);
+        forget_all_but_the_import(&app, "used@example.com");
+
+        let again = import(&app, &keys, false);
+
+        assert_eq!(again["imported"], 0, "{again:?}");
+        assert_eq!(again["skipped: imported before"], 1, "{again:?}");
+        app.verify_otp("used@example.com", "demo", "246810")
+            .await
+            .assert_error(400, "invalid_otp");
+    }
+
+    async fn an_address_with_only_send_limits_keeps_what_the_service_decided(backend) {
+        let app = TestApp::spawn(backend).await;
+        let mut keys = Keys::new();
+        app.send_and_read_code("gina@example.com", "live").await;
+        app.with_conn(|conn| {
+            use diesel::prelude::*;
+            use signup_otp::db::schema::signup_otps;
+            diesel::delete(signup_otps::table).execute(conn).unwrap();
+        });
+        keys.set("gina@example.com:live", "135791", Some(300_000));
+
+        let report = import(&app, &keys, false);
+
+        assert_eq!(report["skipped: the service already holds state for the address"], 1, "{report:?}");
+        app.verify_otp("gina@example.com", "live", "135791")
+            .await
+            .assert_error(400, "invalid_otp");
     }
 
     async fn with_delete_the_imported_keys_leave_redis(backend) {

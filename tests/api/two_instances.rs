@@ -155,7 +155,11 @@ async fn instances_starting_together_on_a_fresh_database_both_come_up() {
         .map(|_| {
             let url = url.clone();
             std::thread::spawn(move || {
-                start(&[("DATABASE_URL", url.as_str()), ("OTP_SECRET", SECRET)])
+                start(&[
+                    ("DATABASE_URL", url.as_str()),
+                    ("OTP_SECRET", SECRET),
+                    ("MAIL_TRANSPORT", "stdout"),
+                ])
             })
         })
         .collect();

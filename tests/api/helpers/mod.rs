@@ -14,7 +14,9 @@ pub use database::{Backend, TestDb, postgres_url};
 pub use proxy::TcpProxy;
 use serde_json::{Value, json};
 use signup_otp::clock::ShiftedClock;
-use signup_otp::config::{Config, MailConfig, MailTransport, OtpPolicy, OtpSecret, RateLimits};
+use signup_otp::config::{
+    Config, MailConfig, MailTransport, OtpPolicy, OtpSecret, RateLimits, ResourceLimits,
+};
 use signup_otp::db::{self, DbConnection, DbPool};
 use signup_otp::domain::Locale;
 use signup_otp::startup::Application;
@@ -53,13 +55,15 @@ macro_rules! on_both_backends {
     )+};
 }
 
-pub const SECRET: &str = "test-secret-test-secret-test-secret";
+/// 32 random bytes as base64, as `openssl rand -base64 32` makes them.
+pub const SECRET: &str = "IkBNDmm+UmrLpeEJHc283VK0vNPoYiyZzty4tZ8nnB8=";
 
 /// A configuration for tests: the given database, port 0, mail to `smtp`.
 pub fn test_config(db: &TestDb, smtp: &SmtpListener) -> Config {
     Config {
         database: db.url.clone(),
         bind_addr: "127.0.0.1:0".parse().unwrap(),
+        metrics_addr: "127.0.0.1:0".parse().unwrap(),
         db_pool_size: 8,
         db_pool_timeout: Duration::from_secs(5),
         mail: MailConfig {
@@ -71,7 +75,9 @@ pub fn test_config(db: &TestDb, smtp: &SmtpListener) -> Config {
             retry_initial: Duration::from_millis(50),
             retry_max: Duration::from_millis(400),
         },
+        mail_transport_chosen: true,
         otp_secret: OtpSecret::new(SECRET.as_bytes().to_vec()),
+        otp_secret_previous: None,
         otp_secret_generated: false,
         otp: OtpPolicy::default(),
         cleanup_interval: Duration::from_secs(3600),
@@ -86,11 +92,14 @@ pub fn test_config(db: &TestDb, smtp: &SmtpListener) -> Config {
         idempotency_ttl: Duration::from_secs(600),
         default_locale: Locale::En,
         try_page: false,
+        resources: ResourceLimits::default(),
     }
 }
 
 pub struct TestApp {
     pub address: String,
+    /// The operations listener: `/metrics`.
+    pub metrics_address: String,
     pub client: awc::Client,
     pub smtp: SmtpListener,
     pub clock: ShiftedClock,
@@ -158,11 +167,13 @@ impl TestApp {
             .await
             .expect("the application starts");
         let address = format!("http://127.0.0.1:{}", app.port());
+        let metrics_address = format!("http://127.0.0.1:{}", app.metrics_port());
         let server = app.server_handle();
         let running = actix_web::rt::spawn(app.run_until_stopped());
         let pool = db::build_pool(&db.url, 4, Duration::from_secs(5));
         TestApp {
             address,
+            metrics_address,
             client: awc::Client::builder()
                 .timeout(Duration::from_secs(30))
                 .finish(),
@@ -210,13 +221,15 @@ impl TestApp {
 
     /// A service on this app's database, for calling the flows directly.
     pub fn service(&self) -> signup_otp::flows::SignupService {
+        let keyring = self.config.keyring();
         signup_otp::flows::SignupService::new(
             self.pool.clone(),
-            signup_otp::courier::Outbox::new(&self.config.otp_secret),
+            signup_otp::courier::Outbox::new(&keyring),
             Arc::new(self.clock.clone()),
             self.config.otp,
-            &self.config.otp_secret,
+            &keyring,
             signup_otp::events::Events::new(signup_otp::metrics::Metrics::new()),
+            signup_otp::flows::PasswordHashers::start(1, 4),
         )
     }
 
