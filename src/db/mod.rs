@@ -112,6 +112,7 @@ where
     let deadline = pool.connection_timeout();
     let pool = pool.clone();
     let blocked = actix_web::web::block(move || {
+        WRITER_WAIT.with(|wait| wait.set(deadline));
         let mut conn = pool
             .get()
             .map_err(|e| E::from(DbError::Unavailable(Box::new(e))))?;
@@ -142,19 +143,15 @@ struct TimedOut(std::time::Duration);
 /// as an unavailable database would.
 static SQLITE_WRITER: parking_lot::Mutex<()> = parking_lot::const_mutex(());
 
-/// How long a SQLite writer waits for the writer lock, in milliseconds.
-static WRITER_WAIT_MS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(5_000);
-
-/// Sets how long SQLite writers wait for each other (the pool's timeout).
-pub(crate) fn set_writer_wait(wait: std::time::Duration) {
-    WRITER_WAIT_MS.store(
-        u64::try_from(wait.as_millis()).unwrap_or(u64::MAX),
-        std::sync::atomic::Ordering::Relaxed,
-    );
+thread_local! {
+    /// How long a SQLite writer on this thread waits for the writer lock: the
+    /// pool's timeout of the [`run`] in progress (5 s outside one: the CLI).
+    static WRITER_WAIT: std::cell::Cell<std::time::Duration> =
+        const { std::cell::Cell::new(std::time::Duration::from_secs(5)) };
 }
 
 fn writer_wait() -> std::time::Duration {
-    std::time::Duration::from_millis(WRITER_WAIT_MS.load(std::sync::atomic::Ordering::Relaxed))
+    WRITER_WAIT.with(std::cell::Cell::get)
 }
 
 /// What a writer that waited too long for the writer lock fails with: libsqlite's

@@ -17,9 +17,6 @@ use crate::metrics::{Metrics, PoolEvents};
 
 pub type DbPool = r2d2::Pool<ConnectionManager>;
 
-/// How long a SQLite writer waits in SQLite's own busy handler (another process
-/// holding the file) before giving up.
-const SQLITE_BUSY_TIMEOUT_MS: u32 = 5_000;
 
 /// A connection given back in working order this recently is handed out again
 /// without a check (`SELECT 1`): under load that check was one database round
@@ -156,11 +153,14 @@ impl ConnectionManager {
             }
             DatabaseUrl::Sqlite(path) => {
                 let mut conn = SqliteConnection::establish(&path.to_string_lossy())?;
+                // A writer waits for another process that holds the file (a
+                // backup, a migration tool) no longer than a request waits.
                 conn.batch_execute(&format!(
-                    "PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS};
+                    "PRAGMA busy_timeout = {};
                      PRAGMA journal_mode = WAL;
                      PRAGMA synchronous = FULL;
-                     PRAGMA foreign_keys = ON;"
+                     PRAGMA foreign_keys = ON;",
+                    self.timeout.as_millis()
                 ))?;
                 Ok(DbConnection::Sqlite(conn))
             }
@@ -190,7 +190,6 @@ pub fn build_observed_pool(
 }
 
 fn builder(size: u32, timeout: Duration) -> r2d2::Builder<ConnectionManager> {
-    super::set_writer_wait(timeout);
     r2d2::Pool::builder()
         .max_size(size)
         .min_idle(Some(0))

@@ -143,3 +143,98 @@ async fn a_database_outage_is_a_503_and_the_service_recovers_by_itself() {
         200
     );
 }
+
+/// The test database, reached through a proxy the test controls.
+async fn app_behind_a_proxy(pool_timeout: Duration) -> Option<(TestApp, TcpProxy)> {
+    let admin_url = postgres_url()?;
+    let target = url::Url::parse(&admin_url).unwrap();
+    let proxy = TcpProxy::start(format!(
+        "{}:{}",
+        target.host_str().unwrap_or("127.0.0.1"),
+        target.port().unwrap_or(5432)
+    ))
+    .await;
+    let proxied = proxy.port;
+    let app = TestApp::spawn_with(Backend::Postgres, |config| {
+        let signup_otp::config::DatabaseUrl::Postgres(raw) = &config.database else {
+            unreachable!("a PostgreSQL test database")
+        };
+        let mut url = url::Url::parse(raw).unwrap();
+        url.set_port(Some(proxied)).unwrap();
+        config.database = signup_otp::config::DatabaseUrl::parse(url.as_str()).unwrap();
+        config.db_pool_timeout = pool_timeout;
+    })
+    .await;
+    Some((app, proxy))
+}
+
+/// A network that silently drops packets: connections stay open and nothing
+/// comes back. Every request is answered (the client would fail after 30 s),
+/// and answered 503, not left hanging; the service then recovers by itself.
+#[actix_web::test]
+async fn a_database_that_stops_answering_without_closing_is_a_503() {
+    let Some((app, proxy)) = app_behind_a_proxy(Duration::from_secs(1)).await else {
+        eprintln!("TEST_DATABASE_URL is not set: PostgreSQL stall test not run");
+        return;
+    };
+    let acknowledged = app.send_and_read_code("before@example.com", "live").await;
+
+    proxy.stall();
+    for _ in 0..3 {
+        app.send_otp("during@example.com", "live")
+            .await
+            .assert_error(503, "database_unavailable");
+        app.verify_otp("before@example.com", "live", "123456")
+            .await
+            .assert_error(503, "database_unavailable");
+    }
+    app.get("/health/ready")
+        .await
+        .assert_error(503, "database_unavailable");
+    assert_eq!(app.get("/health").await.status, 200);
+
+    proxy.resume();
+    // Requests that were stuck on the stalled connections finish now; the pool
+    // hands out working connections again.
+    let ready = app.get("/health/ready").await;
+    assert_eq!(ready.status, 200, "{}", ready.body);
+    assert_eq!(
+        app.verify_otp("before@example.com", "live", &acknowledged).await.status,
+        200,
+        "a code acknowledged before the stall still works"
+    );
+    let code = app.send_and_read_code("after@example.com", "live").await;
+    assert_eq!(app.verify_otp("after@example.com", "live", &code).await.status, 200);
+}
+
+/// Another process holds SQLite's write lock (a backup, a migration tool). Six
+/// writers arrive: each gives up at the pool timeout with a 503 instead of
+/// queueing behind the others' waits, and the service writes again once the
+/// lock is released.
+#[actix_web::test]
+async fn sqlite_writers_behind_a_held_lock_give_up_with_a_503() {
+    use diesel::Connection;
+    use diesel::connection::SimpleConnection;
+    let app = TestApp::spawn_with(Backend::Sqlite, |config| {
+        config.db_pool_timeout = Duration::from_secs(1);
+    })
+    .await;
+    let signup_otp::config::DatabaseUrl::Sqlite(path) = &app.db.url else {
+        unreachable!("a SQLite test database")
+    };
+    let mut other = diesel::SqliteConnection::establish(&path.to_string_lossy()).unwrap();
+    other.batch_execute("BEGIN IMMEDIATE").unwrap();
+
+    let writers: Vec<String> = (0..6).map(|i| format!("writer{i}@example.com")).collect();
+    let answers =
+        futures_util::future::join_all(writers.iter().map(|email| app.send_otp(email, "live")))
+            .await;
+
+    for answer in &answers {
+        answer.assert_error(503, "database_unavailable");
+    }
+    other.batch_execute("ROLLBACK").unwrap();
+    let code = app.send_and_read_code("after@example.com", "live").await;
+    assert_eq!(app.verify_otp("after@example.com", "live", &code).await.status, 200);
+}
+

@@ -204,3 +204,63 @@ on_both_backends! {
         assert_eq!(app.verify_otp("forced@example.com", "live", "042424").await.status, 200);
     }
 }
+
+/// A verify that compared the old code while a re-send replaced it: its write
+/// finds another hash and marks nothing, so the new code is never verified by
+/// the old one. PostgreSQL: the re-send's write is held open by a test
+/// transaction until the verify waits on its row lock. (SQLite runs each write
+/// transaction whole under `BEGIN IMMEDIATE`; there the race cannot happen.)
+#[actix_web::test]
+async fn a_verify_racing_a_resend_never_marks_the_new_code_verified() {
+    use diesel::prelude::*;
+    use signup_otp::domain::OtpCode;
+    use signup_otp::flows::OtpHasher;
+
+    if crate::helpers::postgres_url().is_none() {
+        eprintln!("TEST_DATABASE_URL is not set: PostgreSQL case not run");
+        return;
+    }
+    let app = TestApp::spawn(crate::helpers::Backend::Postgres).await;
+    let old = app.send_and_read_code("race@example.com", "live").await;
+    let new = wrong_code(&old);
+    let email = EmailAddress::parse("race@example.com").unwrap();
+    let new_hash = OtpHasher::new(&app.config.keyring()).hash(
+        UserType::Live,
+        &email,
+        &OtpCode::parse(&new, 6).unwrap(),
+    );
+    let mut resend = app.conn();
+    diesel::sql_query("BEGIN").execute(&mut **resend).unwrap();
+    diesel::sql_query("UPDATE signup_otps SET otp_hash = $1, attempts = 0 WHERE email = $2")
+        .bind::<diesel::sql_types::Binary, _>(&new_hash)
+        .bind::<diesel::sql_types::Text, _>("race@example.com")
+        .execute(&mut **resend)
+        .unwrap();
+
+    let verify = app.verify_otp("race@example.com", "live", &old);
+    let commit = async {
+        crate::helpers::eventually("the verify waits on the re-send's row lock", || {
+            app.with_conn(|conn| {
+                diesel::select(diesel::dsl::sql::<diesel::sql_types::BigInt>(
+                    "(SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() \
+                     AND wait_event_type = 'Lock')",
+                ))
+                .get_result::<i64>(conn)
+                .unwrap()
+                    > 0
+            })
+        })
+        .await;
+        diesel::sql_query("COMMIT").execute(&mut **resend).unwrap();
+    };
+    let (verified, ()) = futures_util::join!(verify, commit);
+
+    verified.assert_error(400, "invalid_otp");
+    let row = signup_row(&app, "race@example.com", UserType::Live).unwrap();
+    assert!(!row.is_verified, "the new code was not marked by the old one");
+    assert_eq!(
+        app.verify_otp("race@example.com", "live", &new).await.status,
+        200,
+        "the new code works"
+    );
+}

@@ -358,6 +358,16 @@ impl TestApp {
     }
 }
 
+/// Waits (at most 10 s) until `condition` holds, looking every 10 ms: for a state
+/// another task or process reaches, which nothing announces.
+pub async fn eventually(what: &str, mut condition: impl FnMut() -> bool) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while !condition() {
+        assert!(std::time::Instant::now() < deadline, "never happened: {what}");
+        actix_web::rt::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
 /// The code in a message: the line that is nothing but `length` digits.
 pub fn code_in(message: &Received, length: usize) -> Option<String> {
     message
