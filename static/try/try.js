@@ -164,12 +164,12 @@ $("code-form").addEventListener("submit", (event) => {
       code.select();
       return;
     }
-    if (result.data.flow === "activation") {
-      finish("Your account is active", `${state.email} is verified and its account activated.`);
-      return;
-    }
+    // The code proves the address; the password is chosen now, by whoever proved
+    // it, also for an account that existed before (its old password is replaced).
     state.signupToken = result.data.signup_token;
-    say("Email verified. Choose a password to finish.");
+    say(result.data.flow === "activation"
+      ? "Email verified. Choose a password for your account to activate it."
+      : "Email verified. Choose a password to finish.");
     show("register-form");
     $("password").focus();
   });

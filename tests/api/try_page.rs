@@ -156,3 +156,39 @@ async fn a_visitor_signs_up_in_a_real_browser() {
     });
     assert_eq!(routes, ["send-otp", "verify-otp", "verify-otp", "register"]);
 }
+
+/// An account that existed before, inactive, with a password nobody proved: the
+/// page asks for a password after the code, and that one is the account's now.
+#[actix_web::test]
+async fn an_inactive_account_gets_the_password_typed_after_its_code() {
+    let Some(browser) = Browser::launch() else {
+        return;
+    };
+    let app = app_with_page().await;
+    let old = crate::activation::legacy_hash("set-by-somebody-else");
+    crate::send_otp::create_account_with_password(
+        &app,
+        "dormant@example.com",
+        signup_otp::domain::UserType::Live,
+        false,
+        Some(&old),
+    );
+    let mut page = browser.open(&format!("{}/try", app.address)).await;
+    page.wait_for("document.readyState === 'complete' && document.getElementById('email')")
+        .await;
+    page.type_into("#email", "dormant@example.com").await;
+    page.click("#send").await;
+    page.wait_for("document.activeElement.id === 'code'").await;
+    let code = app.code_in_message("dormant@example.com", 1).await;
+
+    page.type_into("#code", &code).await;
+    page.click("#verify").await;
+    page.wait_for("!document.getElementById('register-form').hidden && document.activeElement.id === 'password'").await;
+    page.type_into("#password", "chosen by the owner").await;
+    page.click("#register").await;
+    page.wait_for("!document.getElementById('done').hidden").await;
+
+    let stored = crate::register::password_of(&app, "dormant@example.com", signup_otp::domain::UserType::Live);
+    assert!(crate::register::verifies(&stored, "chosen by the owner"));
+    assert!(!crate::register::verifies(&stored, "set-by-somebody-else"));
+}
