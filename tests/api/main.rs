@@ -4,6 +4,7 @@
 mod helpers;
 
 mod activation;
+mod attacks;
 mod binary;
 mod cli;
 mod container;
