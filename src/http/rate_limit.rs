@@ -144,3 +144,27 @@ impl IpLimits {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::net::Ipv4Addr;
+
+    use super::*;
+
+    #[test]
+    fn clients_whose_quota_is_whole_again_are_forgotten() {
+        let client_ip = ClientIp::new(Vec::new(), 64);
+        // One request per 20 ms: a client's entry is whole again 20 ms after its request.
+        let limit = Limit::new(&client_ip, 1, Duration::from_millis(20), true);
+        let limiter = limit.config.limiter();
+        for n in 0..10_000u32 {
+            let ip = IpAddr::V4(Ipv4Addr::from(0x0a00_0000 + n));
+            assert!(limiter.check_key(&ip).is_ok());
+        }
+        assert_eq!(limiter.len(), 10_000, "one entry per client");
+
+        std::thread::sleep(Duration::from_millis(50));
+
+        assert_eq!(limit.prune(), 0, "idle clients take no memory");
+    }
+}

@@ -22,7 +22,7 @@ impl TestApp {
     }
 }
 
-fn replayed(response: &TestResponse) -> bool {
+pub fn replayed(response: &TestResponse) -> bool {
     response.header("idempotent-replayed") == Some("true")
 }
 

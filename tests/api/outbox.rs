@@ -31,7 +31,7 @@ fn slow_retries(config: &mut signup_otp::config::Config) {
 }
 
 /// Waits until every queued message has failed at least once.
-async fn wait_for_failed_attempts(app: &TestApp) {
+pub async fn wait_for_failed_attempts(app: &TestApp) {
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
     while queued(app).iter().any(|m| m.attempts == 0) {
         assert!(

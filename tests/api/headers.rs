@@ -1,0 +1,80 @@
+//! The headers every answer carries: a content security policy that forbids
+//! framing, no MIME sniffing, no referrer; and no caching of API answers, which
+//! carry signup tokens and registration ids. HSTS belongs to the TLS proxy.
+
+use serde_json::json;
+
+use crate::helpers::{Backend, TestApp, TestResponse, browser::Browser};
+use crate::on_both_backends;
+
+fn assert_hardened(response: &TestResponse, what: &str) {
+    assert_eq!(response.header("x-content-type-options"), Some("nosniff"), "{what}");
+    assert_eq!(response.header("referrer-policy"), Some("no-referrer"), "{what}");
+    let policy = response.header("content-security-policy").unwrap_or_default();
+    assert!(policy.contains("frame-ancestors 'none'"), "{what}: {policy}");
+    assert!(policy.contains("default-src 'none'"), "{what}: {policy}");
+}
+
+async fn raw_get(app: &TestApp, path: &str) -> TestResponse {
+    let mut response = app
+        .client
+        .get(format!("{}{path}", app.address))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200, "{path}");
+    let _ = response.body().limit(10 << 20).await.unwrap();
+    TestResponse {
+        status: response.status().as_u16(),
+        headers: response.headers().clone(),
+        body: serde_json::Value::Null,
+    }
+}
+
+on_both_backends! {
+    async fn the_docs_the_api_and_the_page_send_security_headers(backend) {
+        let app = TestApp::spawn_with(backend, |config| config.try_page = true).await;
+
+        for path in ["/docs/", "/docs/swagger-ui.css", "/docs/swagger-initializer.js"] {
+            let response = raw_get(&app, path).await;
+            assert_hardened(&response, path);
+            let policy = response.header("content-security-policy").unwrap();
+            assert!(policy.contains("script-src 'self'"), "{policy}");
+            assert!(!policy.contains("unsafe-eval"), "{policy}");
+        }
+        let page = raw_get(&app, "/try").await;
+        assert_hardened(&page, "/try");
+
+        let sent = app
+            .post_json("/api/v1/users/signup/send-otp", &json!({"email": "h@example.com", "user_type": "live"}))
+            .await;
+        assert_hardened(&sent, "send-otp");
+        assert_eq!(sent.header("cache-control"), Some("no-store"));
+        let refused = app.verify_otp("h@example.com", "live", "000000").await;
+        assert_hardened(&refused, "an error");
+        assert_eq!(refused.header("cache-control"), Some("no-store"));
+        assert_hardened(&app.get("/openapi.json").await, "/openapi.json");
+        assert!(app.get("/health").await.header("strict-transport-security").is_none(), "HSTS is the TLS proxy's");
+    }
+}
+
+/// Swagger UI still works under its policy: its scripts run, fetch the
+/// contract, and draw the operations.
+#[actix_web::test]
+async fn the_interactive_docs_render_under_their_policy() {
+    let Some(browser) = Browser::launch() else {
+        return;
+    };
+    let app = TestApp::spawn(Backend::Sqlite).await;
+    let mut page = browser.open(&format!("{}/docs/", app.address)).await;
+
+    page.wait_for("document.querySelectorAll('.opblock').length >= 3")
+        .await;
+
+    let paths = page
+        .eval("Array.from(document.querySelectorAll('.opblock-summary-path')).map(e => e.textContent)")
+        .await;
+    let paths = paths.to_string();
+    assert!(paths.contains("/api/v1/users/signup/verify-otp"), "{paths}");
+    assert!(!paths.contains("/metrics"), "{paths}");
+}
