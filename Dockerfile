@@ -38,6 +38,10 @@ ENV BIND_ADDR=0.0.0.0:8080 \
     LOG_FORMAT=json \
     RUST_LOG=info
 EXPOSE 8080
+# /metrics is served on METRICS_ADDR, loopback by default and never on the API's
+# port (its counters would tell outsiders which addresses have accounts). For
+# Prometheus, set METRICS_ADDR=0.0.0.0:9464 and publish 9464 to the monitoring
+# network only, e.g. `-e METRICS_ADDR=0.0.0.0:9464 -p 127.0.0.1:9464:9464`.
 HEALTHCHECK --interval=10s --timeout=5s --start-period=15s --retries=3 \
     CMD ["/usr/local/bin/signup-otp", "healthcheck"]
 # `serve` applies pending migrations before it listens.

@@ -146,7 +146,7 @@ service_run() {
 pgbench_run() {
     local scenario=$1 c=$2 run=$3 name="pgbench_${scenario}_${c}_${run}"
     local url; url=$(fresh_database postgres "$name")
-    DATABASE_URL="$url" OTP_SECRET=bench-secret-bench-secret-bench-secret RUST_LOG=warn \
+    DATABASE_URL="$url" OTP_SECRET=Zk3pR8vQ1mW6tY0cN4xB7hJ2sD9fL5gA3eU8iO1rT6w= RUST_LOG=warn \
         "$BIN" migrate > /dev/null
     seed postgres "$url" "$c"
     local jobs=$(( c < 4 ? c : 4 ))
@@ -183,15 +183,15 @@ done
 echo "backend,run,startup_ms,idle_rss_mib" > "$WORK/startup.csv"
 for backend in $BACKENDS; do
     url=$(fresh_database "$backend" bench_startup)
-    DATABASE_URL="$url" OTP_SECRET=bench-secret-bench-secret-bench-secret RUST_LOG=warn \
+    DATABASE_URL="$url" OTP_SECRET=Zk3pR8vQ1mW6tY0cN4xB7hJ2sD9fL5gA3eU8iO1rT6w= RUST_LOG=warn \
         "$BIN" migrate > /dev/null
     for run in $(seq 1 5); do
         port=$(free_port)
         python3 - "$BIN" "$url" "$port" "$smtp_port" <<'PY' | sed "s/^/$backend,$run,/" >> "$WORK/startup.csv"
 import os, subprocess, sys, time, urllib.request
 binary, url, port, smtp = sys.argv[1:]
-env = dict(os.environ, DATABASE_URL=url, BIND_ADDR=f"127.0.0.1:{port}", RUST_LOG="warn",
-           OTP_SECRET="bench-secret-bench-secret-bench-secret", MAIL_TRANSPORT="smtp",
+env = dict(os.environ, DATABASE_URL=url, BIND_ADDR=f"127.0.0.1:{port}", METRICS_ADDR="127.0.0.1:0", RUST_LOG="warn",
+           OTP_SECRET="Zk3pR8vQ1mW6tY0cN4xB7hJ2sD9fL5gA3eU8iO1rT6w=", MAIL_TRANSPORT="smtp",
            SMTP_URL=f"smtp://127.0.0.1:{smtp}")
 start = time.monotonic()
 proc = subprocess.Popen([binary, "serve"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)

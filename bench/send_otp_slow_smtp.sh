@@ -30,8 +30,8 @@ run() { # backend smtp_delay_ms
         psql "$BENCH_DATABASE_URL" -qc "CREATE DATABASE $name" >/dev/null
         db_url=$(python3 -c 'import sys, urllib.parse as u; p = u.urlparse(sys.argv[1]); print(p._replace(path="/" + sys.argv[2]).geturl())' "$BENCH_DATABASE_URL" "$name")
     fi
-    DATABASE_URL="$db_url" BIND_ADDR="127.0.0.1:$api_port" MAIL_TRANSPORT=smtp \
-        SMTP_URL="smtp://127.0.0.1:$smtp_port" OTP_SECRET=bench-secret-bench-secret-bench-secret \
+    DATABASE_URL="$db_url" BIND_ADDR="127.0.0.1:$api_port" METRICS_ADDR=127.0.0.1:0 MAIL_TRANSPORT=smtp \
+        SMTP_URL="smtp://127.0.0.1:$smtp_port" OTP_SECRET=Zk3pR8vQ1mW6tY0cN4xB7hJ2sD9fL5gA3eU8iO1rT6w= \
         IP_RATE_LIMITS=off RUST_LOG=warn "$BIN" serve > "$WORK/api.log" 2>&1 &
     api_pid=$!
     for _ in $(seq 1 100); do curl -sf "http://127.0.0.1:$api_port/health" >/dev/null && break; sleep 0.1; done
