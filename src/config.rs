@@ -247,10 +247,7 @@ pub fn check_secret(raw: &str) -> Result<(), String> {
         ));
     }
     let bytes = raw.as_bytes();
-    let distinct = bytes
-        .iter()
-        .collect::<std::collections::HashSet<_>>()
-        .len();
+    let distinct = bytes.iter().collect::<std::collections::HashSet<_>>().len();
     let bits = bytes.len() as f64 * (distinct as f64).log2();
     let trigrams: Vec<&[u8]> = bytes.windows(3).collect();
     let distinct_trigrams = trigrams
@@ -803,7 +800,10 @@ mod tests {
         ]);
         assert!(matches!(stdout.mail.transport, MailTransport::Stdout));
         assert!(stdout.check_for_serving().is_ok());
-        assert!(config_of(&[]).check_for_serving().is_ok(), "SQLite keeps the default");
+        assert!(
+            config_of(&[]).check_for_serving().is_ok(),
+            "SQLite keeps the default"
+        );
     }
 
     #[test]
@@ -870,6 +870,44 @@ mod tests {
 
     fn config_err(vars: &[(&str, &str)]) -> ConfigError {
         config(vars).unwrap_err()
+    }
+
+    #[test]
+    fn the_new_limits_have_defaults_ranges_and_a_rule_between_them() {
+        let defaults = config_of(&[]);
+        assert_eq!(defaults.otp.mailbox_sends_per_day, 30);
+        assert_eq!(defaults.rate_limits.ipv6_prefix, 64);
+        assert_eq!(defaults.metrics_addr.to_string(), "127.0.0.1:9464");
+        assert_eq!(defaults.resources.body_timeout, Duration::from_secs(10));
+        assert_eq!(defaults.resources.connections_per_client, 32);
+        assert!(defaults.resources.hashing_threads >= 1);
+        let tuned = config_of(&[
+            ("IPV6_CLIENT_PREFIX", "56"),
+            ("PASSWORD_HASHING_THREADS", "1"),
+            ("METRICS_ADDR", "0.0.0.0:9100"),
+        ]);
+        assert_eq!(tuned.rate_limits.ipv6_prefix, 56);
+        assert_eq!(tuned.resources.hashing_threads, 1);
+        assert_eq!(tuned.metrics_addr.port(), 9100);
+        for (name, value) in [
+            ("IPV6_CLIENT_PREFIX", "16"),
+            ("IPV6_CLIENT_PREFIX", "129"),
+            ("MAX_CONNECTIONS_PER_CLIENT", "0"),
+            ("PASSWORD_HASHING_QUEUE", "0"),
+            ("REQUEST_BODY_TIMEOUT_SECS", "0"),
+            ("METRICS_ADDR", "nowhere"),
+        ] {
+            assert_eq!(
+                config_err(&[(name, value)]).variable,
+                name,
+                "{name}={value}"
+            );
+        }
+        let below = config_err(&[
+            ("OTP_MAX_SENDS_PER_DAY", "10"),
+            ("OTP_MAX_SENDS_PER_MAILBOX_PER_DAY", "5"),
+        ]);
+        assert_eq!(below.variable, "OTP_MAX_SENDS_PER_MAILBOX_PER_DAY");
     }
 
     #[test]

@@ -30,7 +30,9 @@ pub enum StartupError {
     Migrations(#[source] MigrationError),
     #[error("could not set up the mail transport")]
     Mail(#[from] MailError),
-    #[error("could not listen on {addr} (is another process using it? set BIND_ADDR or METRICS_ADDR)")]
+    #[error(
+        "could not listen on {addr} (is another process using it? set BIND_ADDR or METRICS_ADDR)"
+    )]
     Bind {
         addr: std::net::SocketAddr,
         #[source]

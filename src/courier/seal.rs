@@ -35,7 +35,10 @@ impl Sealer {
     /// A sealer whose keys, derived from the keyring's, serve `purpose` alone.
     pub fn for_purpose(keyring: &Keyring, purpose: &[u8]) -> Self {
         Self {
-            ciphers: keyring.keys().map(|secret| cipher(secret, purpose)).collect(),
+            ciphers: keyring
+                .keys()
+                .map(|secret| cipher(secret, purpose))
+                .collect(),
         }
     }
 
@@ -84,8 +87,8 @@ impl Sealer {
 }
 
 fn cipher(secret: &OtpSecret, purpose: &[u8]) -> XChaCha20Poly1305 {
-    let mut derive = <Hmac<Sha256>>::new_from_slice(secret.expose())
-        .expect("HMAC accepts keys of any length");
+    let mut derive =
+        <Hmac<Sha256>>::new_from_slice(secret.expose()).expect("HMAC accepts keys of any length");
     derive.update(purpose);
     let key: [u8; 32] = derive.finalize().into_bytes().into();
     XChaCha20Poly1305::new(&Key::from(key))
@@ -108,7 +111,10 @@ mod tests {
         });
         assert_eq!(rotated.open(b"row", &sealed).unwrap(), b"code 123456");
         let resealed = rotated.seal(b"row", b"code 123456");
-        assert_eq!(sealer("new").open(b"row", &resealed).unwrap(), b"code 123456");
+        assert_eq!(
+            sealer("new").open(b"row", &resealed).unwrap(),
+            b"code 123456"
+        );
         assert_eq!(sealer("old").open(b"row", &resealed), Err(OpenError));
     }
 

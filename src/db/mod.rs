@@ -12,7 +12,8 @@ pub mod sql;
 pub use crate::schema;
 pub use migrations::{MigrationError, applied_migrations, revert_last_migration, run_migrations};
 pub use pool::{
-    ConnectionManager, DbPool, PooledDb, build_observed_pool, build_pool, postgres_url_with_timeouts,
+    ConnectionManager, DbPool, PooledDb, build_observed_pool, build_pool,
+    postgres_url_with_timeouts,
 };
 
 use diesel::connection::{AnsiTransactionManager, Connection, TransactionManager};

@@ -17,7 +17,6 @@ use crate::metrics::{Metrics, PoolEvents};
 
 pub type DbPool = r2d2::Pool<ConnectionManager>;
 
-
 /// A connection given back in working order this recently is handed out again
 /// without a check (`SELECT 1`): under load that check was one database round
 /// trip in ten. One idle for longer is checked first, so a database that restarted
@@ -83,7 +82,10 @@ pub fn postgres_url_with_timeouts(url: &str, timeout: Duration) -> String {
         ("keepalives_count", "3".to_owned()),
         ("tcp_user_timeout", (secs * 1000).to_string()),
     ];
-    let present: Vec<String> = parsed.query_pairs().map(|(key, _)| key.into_owned()).collect();
+    let present: Vec<String> = parsed
+        .query_pairs()
+        .map(|(key, _)| key.into_owned())
+        .collect();
     {
         let mut query = parsed.query_pairs_mut();
         for (key, value) in defaults {
@@ -208,7 +210,11 @@ mod tests {
         );
         assert!(url.starts_with("postgres://u@db:5432/otp?sslmode=require&connect_timeout=9&"));
         assert!(!url.contains("connect_timeout=5"), "{url}");
-        for part in ["keepalives=1", "keepalives_idle=30", "tcp_user_timeout=5000"] {
+        for part in [
+            "keepalives=1",
+            "keepalives_idle=30",
+            "tcp_user_timeout=5000",
+        ] {
             assert!(url.contains(part), "{url}");
         }
     }

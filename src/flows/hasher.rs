@@ -177,7 +177,13 @@ mod tests {
         OtpCode::parse(raw, 6).unwrap()
     }
 
-    fn check(hasher: &OtpHasher, user_type: UserType, to: &str, raw: &str, stored: &[u8]) -> CodeCheck {
+    fn check(
+        hasher: &OtpHasher,
+        user_type: UserType,
+        to: &str,
+        raw: &str,
+        stored: &[u8],
+    ) -> CodeCheck {
         hasher.check(user_type, &email(to), Some(&code(raw)), stored)
     }
 
@@ -186,17 +192,32 @@ mod tests {
         let hasher = hasher("k");
         let stored = hasher.hash(UserType::Live, &email("a@example.com"), &code("123456"));
         assert_eq!(stored.len(), 36);
-        assert_eq!(check(&hasher, UserType::Live, "a@example.com", "123456", &stored), CodeCheck::Right);
-        assert_eq!(check(&hasher, UserType::Live, "a@example.com", "123457", &stored), CodeCheck::Wrong);
-        assert_eq!(hasher.check(UserType::Live, &email("a@example.com"), None, &stored), CodeCheck::Wrong);
+        assert_eq!(
+            check(&hasher, UserType::Live, "a@example.com", "123456", &stored),
+            CodeCheck::Right
+        );
+        assert_eq!(
+            check(&hasher, UserType::Live, "a@example.com", "123457", &stored),
+            CodeCheck::Wrong
+        );
+        assert_eq!(
+            hasher.check(UserType::Live, &email("a@example.com"), None, &stored),
+            CodeCheck::Wrong
+        );
     }
 
     #[test]
     fn the_hash_is_bound_to_the_identity() {
         let hasher = hasher("k");
         let stored = hasher.hash(UserType::Live, &email("a@example.com"), &code("123456"));
-        assert_eq!(check(&hasher, UserType::Demo, "a@example.com", "123456", &stored), CodeCheck::Wrong);
-        assert_eq!(check(&hasher, UserType::Live, "b@example.com", "123456", &stored), CodeCheck::Wrong);
+        assert_eq!(
+            check(&hasher, UserType::Demo, "a@example.com", "123456", &stored),
+            CodeCheck::Wrong
+        );
+        assert_eq!(
+            check(&hasher, UserType::Live, "b@example.com", "123456", &stored),
+            CodeCheck::Wrong
+        );
     }
 
     #[test]
@@ -204,32 +225,56 @@ mod tests {
         let before = hasher("old-key");
         let stored = before.hash(UserType::Live, &email("a@example.com"), &code("123456"));
         let rotated = OtpHasher::new(&keyring("new-key", Some("old-key")));
-        assert_eq!(check(&rotated, UserType::Live, "a@example.com", "123456", &stored), CodeCheck::Right);
-        assert_eq!(check(&rotated, UserType::Live, "a@example.com", "654321", &stored), CodeCheck::Wrong);
+        assert_eq!(
+            check(&rotated, UserType::Live, "a@example.com", "123456", &stored),
+            CodeCheck::Right
+        );
+        assert_eq!(
+            check(&rotated, UserType::Live, "a@example.com", "654321", &stored),
+            CodeCheck::Wrong
+        );
         let fresh = rotated.hash(UserType::Live, &email("a@example.com"), &code("123456"));
         let new_only = hasher("new-key");
-        assert_eq!(fresh[..4], new_only.hash(UserType::Live, &email("b@example.com"), &code("000000"))[..4]);
-        assert_eq!(check(&new_only, UserType::Live, "a@example.com", "123456", &fresh), CodeCheck::Right);
+        assert_eq!(
+            fresh[..4],
+            new_only.hash(UserType::Live, &email("b@example.com"), &code("000000"))[..4]
+        );
+        assert_eq!(
+            check(&new_only, UserType::Live, "a@example.com", "123456", &fresh),
+            CodeCheck::Right
+        );
     }
 
     #[test]
     fn a_code_made_under_a_key_no_longer_held_is_unreadable_not_wrong() {
         let stored = hasher("gone").hash(UserType::Live, &email("a@example.com"), &code("123456"));
         let now = hasher("new-key");
-        assert_eq!(check(&now, UserType::Live, "a@example.com", "123456", &stored), CodeCheck::Unreadable);
-        assert_eq!(check(&now, UserType::Live, "a@example.com", "000000", &stored), CodeCheck::Unreadable);
+        assert_eq!(
+            check(&now, UserType::Live, "a@example.com", "123456", &stored),
+            CodeCheck::Unreadable
+        );
+        assert_eq!(
+            check(&now, UserType::Live, "a@example.com", "000000", &stored),
+            CodeCheck::Unreadable
+        );
     }
 
     #[test]
     fn hashes_from_before_key_ids_are_checked_under_every_key() {
         let legacy = {
             let mut mac = HmacSha256::new_from_slice(b"old-key").unwrap();
-            mac.update(b"live\0a@example.com\0123456");
+            mac.update(b"live\x00a@example.com\x00123456");
             mac.finalize().into_bytes().to_vec()
         };
         let rotated = OtpHasher::new(&keyring("new-key", Some("old-key")));
-        assert_eq!(check(&rotated, UserType::Live, "a@example.com", "123456", &legacy), CodeCheck::Right);
-        assert_eq!(check(&rotated, UserType::Live, "a@example.com", "123457", &legacy), CodeCheck::Wrong);
+        assert_eq!(
+            check(&rotated, UserType::Live, "a@example.com", "123456", &legacy),
+            CodeCheck::Right
+        );
+        assert_eq!(
+            check(&rotated, UserType::Live, "a@example.com", "123457", &legacy),
+            CodeCheck::Wrong
+        );
     }
 
     #[test]

@@ -208,8 +208,8 @@ impl IdempotencyStore {
 }
 
 fn fingerprint_key(secret: &OtpSecret) -> Hmac<Sha256> {
-    let mut derive = <Hmac<Sha256>>::new_from_slice(secret.expose())
-        .expect("HMAC accepts keys of any length");
+    let mut derive =
+        <Hmac<Sha256>>::new_from_slice(secret.expose()).expect("HMAC accepts keys of any length");
     derive.update(FINGERPRINT_PURPOSE);
     let key: [u8; 32] = derive.finalize().into_bytes().into();
     <Hmac<Sha256>>::new_from_slice(&key).expect("HMAC accepts keys of any length")

@@ -159,7 +159,10 @@ pub fn store(
         if holds_state(conn, email, *user_type)? {
             return Ok(Outcome::SkippedHasState);
         }
-        if RedisImport::seen(conn, &hasher.hashes_under_every_key(*user_type, email, code))? {
+        if RedisImport::seen(
+            conn,
+            &hasher.hashes_under_every_key(*user_type, email, code),
+        )? {
             return Ok(Outcome::SkippedAlreadyImported);
         }
         let hash = hasher.hash(*user_type, email, code);
@@ -185,7 +188,8 @@ fn holds_state(
     use diesel::dsl::{exists, select};
     use diesel::prelude::*;
     let (email, mailbox, user_type) = (email.as_str(), email.mailbox(), user_type.as_str());
-    let checks: [&dyn Fn(&mut DbConnection) -> diesel::QueryResult<bool>; 5] = [
+    type Check<'a> = &'a dyn Fn(&mut DbConnection) -> diesel::QueryResult<bool>;
+    let checks: [Check; 5] = [
         &|conn| {
             select(exists(
                 signup_otps::table
@@ -330,7 +334,12 @@ mod tests {
     #[test]
     fn a_key_without_expiry_is_skipped() {
         assert_eq!(
-            parse("signup_otp:a@example.com:demo", Some("1234"), -1, &options()),
+            parse(
+                "signup_otp:a@example.com:demo",
+                Some("1234"),
+                -1,
+                &options()
+            ),
             Parsed::Skip(Outcome::SkippedNoExpiry)
         );
     }

@@ -128,9 +128,13 @@ pub(super) async fn issue(inner: &Inner, issue: Issue<'_>) -> Result<(), FlowErr
         Case::Activation => ("ACTIVATION_OTP_CREATED", "activation"),
         Case::AccountExists => ("SIGNUP_ACCOUNT_EXISTS_NOTIFIED", "account_exists"),
     };
-    inner
-        .events
-        .record(event, user_type, &email, &[("flow", flow), ("via", via)], "");
+    inner.events.record(
+        event,
+        user_type,
+        &email,
+        &[("flow", flow), ("via", via)],
+        "",
+    );
     Ok(())
 }
 
@@ -168,7 +172,10 @@ impl Stored<'_> {
                     (Case::AccountExists, EmailKind::AccountExists)
                 } else {
                     NewOtp::new(account.id, self.hash, now, expires_at).upsert(conn)?;
-                    (Case::Activation, EmailKind::ActivationCode { code, valid_for })
+                    (
+                        Case::Activation,
+                        EmailKind::ActivationCode { code, valid_for },
+                    )
                 }
             }
         };

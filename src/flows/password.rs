@@ -105,8 +105,14 @@ mod tests {
             .count();
         assert!(hashed >= 1, "{results:?}");
         assert_eq!(hashed + busy, 6, "{results:?}");
-        assert!(busy >= 4, "one thread and one place in the queue: {results:?}");
-        assert!(hashers.hash(password()).await.is_ok(), "and work again once free");
+        assert!(
+            busy >= 4,
+            "one thread and one place in the queue: {results:?}"
+        );
+        assert!(
+            hashers.hash(password()).await.is_ok(),
+            "and work again once free"
+        );
     }
 
     #[test]

@@ -174,10 +174,7 @@ fn create_or_activate(
 
 /// Without a token: a send, with the registration kept for the verify that
 /// brings the code and the registration_id back.
-async fn without_token(
-    inner: &Inner,
-    registration: Registration,
-) -> Result<Registered, FlowError> {
+async fn without_token(inner: &Inner, registration: Registration) -> Result<Registered, FlowError> {
     let Registration {
         email,
         user_type,

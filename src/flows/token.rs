@@ -90,7 +90,10 @@ mod tests {
                 .bytes()
                 .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
         );
-        assert_eq!(Opaque::hash_of(token.expose()), Ok(*<&[u8; 32]>::try_from(token.hash()).unwrap()));
+        assert_eq!(
+            Opaque::hash_of(token.expose()),
+            Ok(*<&[u8; 32]>::try_from(token.hash()).unwrap())
+        );
         assert_eq!(
             Opaque::hash_of(&format!(" {} ", token.expose())).unwrap()[..],
             token.hash()[..]

@@ -17,8 +17,8 @@ use super::token::Opaque;
 use super::{CodeCheck, FlowError, Inner, OtpHasher};
 use crate::config::OtpPolicy;
 use crate::db::models::{
-    Account, AccountRecord, NewAccount, NewLock, Otp, PendingRegistration, SignupOtp,
-    SignupToken, VerifyLockout,
+    Account, AccountRecord, NewAccount, NewLock, Otp, PendingRegistration, SignupOtp, SignupToken,
+    VerifyLockout,
 };
 use crate::db::{self, DbConnection};
 use crate::domain::{EmailAddress, OtpCode, Requester, UserType};
@@ -193,9 +193,13 @@ fn record_lock(
         (lock.until - now).num_seconds(),
         lock.recent_locks
     );
-    inner
-        .events
-        .warn("SIGNUP_OTP_IDENTITY_LOCKED", user_type, email, &[], &details);
+    inner.events.warn(
+        "SIGNUP_OTP_IDENTITY_LOCKED",
+        user_type,
+        email,
+        &[],
+        &details,
+    );
     if lock.recent_locks > 1 {
         inner.events.warn(
             "SIGNUP_OTP_LOCKOUTS_RECURRING",
@@ -221,7 +225,8 @@ struct Check<'a> {
 impl Check<'_> {
     /// The verdict, and the lock this request started, if any.
     fn run(&self, conn: &mut DbConnection) -> Result<(Verdict, Option<NewLock>), FlowError> {
-        if let Some(lockout) = VerifyLockout::find(conn, self.email, self.user_type, self.requester)?
+        if let Some(lockout) =
+            VerifyLockout::find(conn, self.email, self.user_type, self.requester)?
             && let Some(until) = lockout.locked_at(self.now)
         {
             return Ok((Err(RejectReason::Locked(until)), None));
@@ -248,7 +253,10 @@ impl Check<'_> {
     }
 
     /// The code against the identity's live code, `signup_otps` first.
-    fn evaluate(&self, conn: &mut DbConnection) -> diesel::QueryResult<Result<Proof, RejectReason>> {
+    fn evaluate(
+        &self,
+        conn: &mut DbConnection,
+    ) -> diesel::QueryResult<Result<Proof, RejectReason>> {
         let mut expired = false;
         if let Some(row) = SignupOtp::find(conn, self.email, self.user_type)? {
             if row.is_live(self.now) {

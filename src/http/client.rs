@@ -75,10 +75,9 @@ impl ClientIp {
             .filter_map(|value| value.to_str().ok())
             .collect();
         match request.peer_addr() {
-            Some(peer) => Requester::from_ip(
-                self.network_of(Some(peer), &forwarded),
-                self.ipv6_prefix,
-            ),
+            Some(peer) => {
+                Requester::from_ip(self.network_of(Some(peer), &forwarded), self.ipv6_prefix)
+            }
             None => Requester::local(),
         }
     }
@@ -253,7 +252,10 @@ mod tests {
     fn ipv6_clients_count_by_their_64() {
         let proxies = behind(&["10.0.0.0/8"]);
         let a = proxies.network_of(Some("10.0.0.2:1".parse().unwrap()), &["2001:db8:0:1::aa"]);
-        let b = proxies.network_of(Some("10.0.0.2:1".parse().unwrap()), &["2001:db8:0:1:ffff::1"]);
+        let b = proxies.network_of(
+            Some("10.0.0.2:1".parse().unwrap()),
+            &["2001:db8:0:1:ffff::1"],
+        );
         assert_eq!(a, b);
         assert_eq!(a, ip("2001:db8:0:1::"));
     }
@@ -276,8 +278,15 @@ mod tests {
         assert_eq!(over, [false, false, true]);
         let mut proxy = Extensions::new();
         connections.on_connect("10.0.0.1:1".parse().unwrap(), &mut proxy);
-        assert!(proxy.get::<ConnectionSlot>().is_none(), "a trusted proxy is not counted");
+        assert!(
+            proxy.get::<ConnectionSlot>().is_none(),
+            "a trusted proxy is not counted"
+        );
         slots.clear();
-        assert_eq!(connections.networks(), 0, "closed connections are given back");
+        assert_eq!(
+            connections.networks(),
+            0,
+            "closed connections are given back"
+        );
     }
 }

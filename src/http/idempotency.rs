@@ -67,7 +67,11 @@ fn invalid_key(why: &str) -> ApiError {
 /// The identity a request is about, as its key's scope: the email as the flows
 /// will see it (trimmed, lower-cased) and the user_type.
 pub fn identity_scope(email: &str, user_type: &str) -> String {
-    format!("{}\0{}", user_type.trim(), email.trim().to_ascii_lowercase())
+    format!(
+        "{}\0{}",
+        user_type.trim(),
+        email.trim().to_ascii_lowercase()
+    )
 }
 
 /// Runs `work` for a request on `route` about `identity`, once per idempotency key.

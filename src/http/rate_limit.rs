@@ -12,6 +12,9 @@
 use std::net::IpAddr;
 use std::time::Duration;
 
+use super::client::ClientIp;
+use super::errors::ErrorBody;
+use crate::config::RateLimits;
 use actix_governor::governor::NotUntil;
 use actix_governor::governor::clock::{Clock, DefaultClock, QuantaInstant};
 use actix_governor::governor::middleware::NoOpMiddleware;
@@ -20,9 +23,6 @@ use actix_web::dev::ServiceRequest;
 use actix_web::http::header::ContentType;
 use actix_web::middleware::Condition;
 use actix_web::{HttpResponse, HttpResponseBuilder};
-use super::client::ClientIp;
-use super::errors::ErrorBody;
-use crate::config::RateLimits;
 
 impl KeyExtractor for ClientIp {
     type Key = IpAddr;

@@ -88,12 +88,7 @@ pub fn start(env: &[(&str, &str)]) -> Server {
     let mut addresses = (0..2).map(|_| {
         port_rx
             .recv_timeout(Duration::from_secs(30))
-            .unwrap_or_else(|_| {
-                panic!(
-                    "the server says where it listens: {}",
-                    log.lock().unwrap()
-                )
-            })
+            .unwrap_or_else(|_| panic!("the server says where it listens: {}", log.lock().unwrap()))
     });
     let (api, operations) = (addresses.next().unwrap(), addresses.next().unwrap());
     Server {
@@ -222,7 +217,13 @@ async fn no_code_password_or_token_reaches_the_log() {
         "the log was captured: {log}"
     );
     assert!(log.contains("SIGNUP_OTP_VERIFIED"), "{log}");
-    for secret in [password, &signup_code, &second_code, &token, &registration_id] {
+    for secret in [
+        password,
+        &signup_code,
+        &second_code,
+        &token,
+        &registration_id,
+    ] {
         assert!(
             !log.contains(secret),
             "{secret:?} leaked into the log:\n{log}"

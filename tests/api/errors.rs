@@ -199,12 +199,19 @@ async fn a_database_that_stops_answering_without_closing_is_a_503() {
     let ready = app.get("/health/ready").await;
     assert_eq!(ready.status, 200, "{}", ready.body);
     assert_eq!(
-        app.verify_otp("before@example.com", "live", &acknowledged).await.status,
+        app.verify_otp("before@example.com", "live", &acknowledged)
+            .await
+            .status,
         200,
         "a code acknowledged before the stall still works"
     );
     let code = app.send_and_read_code("after@example.com", "live").await;
-    assert_eq!(app.verify_otp("after@example.com", "live", &code).await.status, 200);
+    assert_eq!(
+        app.verify_otp("after@example.com", "live", &code)
+            .await
+            .status,
+        200
+    );
 }
 
 /// Another process holds SQLite's write lock (a backup, a migration tool). Six
@@ -235,6 +242,10 @@ async fn sqlite_writers_behind_a_held_lock_give_up_with_a_503() {
     }
     other.batch_execute("ROLLBACK").unwrap();
     let code = app.send_and_read_code("after@example.com", "live").await;
-    assert_eq!(app.verify_otp("after@example.com", "live", &code).await.status, 200);
+    assert_eq!(
+        app.verify_otp("after@example.com", "live", &code)
+            .await
+            .status,
+        200
+    );
 }
-

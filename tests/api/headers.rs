@@ -8,10 +8,23 @@ use crate::helpers::{Backend, TestApp, TestResponse, browser::Browser};
 use crate::on_both_backends;
 
 fn assert_hardened(response: &TestResponse, what: &str) {
-    assert_eq!(response.header("x-content-type-options"), Some("nosniff"), "{what}");
-    assert_eq!(response.header("referrer-policy"), Some("no-referrer"), "{what}");
-    let policy = response.header("content-security-policy").unwrap_or_default();
-    assert!(policy.contains("frame-ancestors 'none'"), "{what}: {policy}");
+    assert_eq!(
+        response.header("x-content-type-options"),
+        Some("nosniff"),
+        "{what}"
+    );
+    assert_eq!(
+        response.header("referrer-policy"),
+        Some("no-referrer"),
+        "{what}"
+    );
+    let policy = response
+        .header("content-security-policy")
+        .unwrap_or_default();
+    assert!(
+        policy.contains("frame-ancestors 'none'"),
+        "{what}: {policy}"
+    );
     assert!(policy.contains("default-src 'none'"), "{what}: {policy}");
 }
 

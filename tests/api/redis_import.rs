@@ -115,11 +115,21 @@ fn forget_all_but_the_import(app: &TestApp, email: &str) {
         email_outbox, otp_send_limits, signup_otps, signup_tokens, verify_lockouts,
     };
     app.with_conn(|conn| {
-        diesel::delete(signup_otps::table.filter(signup_otps::email.eq(email))).execute(conn).unwrap();
-        diesel::delete(signup_tokens::table.filter(signup_tokens::email.eq(email))).execute(conn).unwrap();
-        diesel::delete(otp_send_limits::table.filter(otp_send_limits::email.eq(email))).execute(conn).unwrap();
-        diesel::delete(verify_lockouts::table.filter(verify_lockouts::email.eq(email))).execute(conn).unwrap();
-        diesel::delete(email_outbox::table.filter(email_outbox::recipient.eq(email))).execute(conn).unwrap();
+        diesel::delete(signup_otps::table.filter(signup_otps::email.eq(email)))
+            .execute(conn)
+            .unwrap();
+        diesel::delete(signup_tokens::table.filter(signup_tokens::email.eq(email)))
+            .execute(conn)
+            .unwrap();
+        diesel::delete(otp_send_limits::table.filter(otp_send_limits::email.eq(email)))
+            .execute(conn)
+            .unwrap();
+        diesel::delete(verify_lockouts::table.filter(verify_lockouts::email.eq(email)))
+            .execute(conn)
+            .unwrap();
+        diesel::delete(email_outbox::table.filter(email_outbox::recipient.eq(email)))
+            .execute(conn)
+            .unwrap();
     });
 }
 

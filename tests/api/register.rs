@@ -79,7 +79,11 @@ pub fn password_of(app: &TestApp, email: &str, user_type: UserType) -> String {
             .map(|u| u.hashed_password)
             .collect(),
     };
-    hashes.into_iter().next().flatten().expect("the account has a password")
+    hashes
+        .into_iter()
+        .next()
+        .flatten()
+        .expect("the account has a password")
 }
 
 /// Whether `hash` is argon2id of `password`.

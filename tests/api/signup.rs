@@ -257,9 +257,14 @@ async fn a_verify_racing_a_resend_never_marks_the_new_code_verified() {
 
     verified.assert_error(400, "invalid_otp");
     let row = signup_row(&app, "race@example.com", UserType::Live).unwrap();
-    assert!(!row.is_verified, "the new code was not marked by the old one");
+    assert!(
+        !row.is_verified,
+        "the new code was not marked by the old one"
+    );
     assert_eq!(
-        app.verify_otp("race@example.com", "live", &new).await.status,
+        app.verify_otp("race@example.com", "live", &new)
+            .await
+            .status,
         200,
         "the new code works"
     );

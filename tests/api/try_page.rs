@@ -186,9 +186,14 @@ async fn an_inactive_account_gets_the_password_typed_after_its_code() {
     page.wait_for("!document.getElementById('register-form').hidden && document.activeElement.id === 'password'").await;
     page.type_into("#password", "chosen by the owner").await;
     page.click("#register").await;
-    page.wait_for("!document.getElementById('done').hidden").await;
+    page.wait_for("!document.getElementById('done').hidden")
+        .await;
 
-    let stored = crate::register::password_of(&app, "dormant@example.com", signup_otp::domain::UserType::Live);
+    let stored = crate::register::password_of(
+        &app,
+        "dormant@example.com",
+        signup_otp::domain::UserType::Live,
+    );
     assert!(crate::register::verifies(&stored, "chosen by the owner"));
     assert!(!crate::register::verifies(&stored, "set-by-somebody-else"));
 }

@@ -109,7 +109,11 @@ impl Account {
                 demo_users::is_active.eq(true),
                 demo_users::hashed_password.eq(hashed_password),
             ))
-            .returning((demo_users::email, demo_users::full_name, demo_users::created_at))
+            .returning((
+                demo_users::email,
+                demo_users::full_name,
+                demo_users::created_at,
+            ))
             .get_result(conn)
             .optional()?,
         };

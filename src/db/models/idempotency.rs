@@ -130,23 +130,22 @@ impl IdempotencyRecord {
     /// Overwrites `expected` with `self` if it is still what was read.
     fn replace(&self, conn: &mut DbConnection, expected: &IdempotencyRecord) -> QueryResult<bool> {
         use crate::db::schema::idempotency_keys as keys;
-        let changed =
-            diesel::update(keys::table.find((
-                &expected.route,
-                &expected.scope,
-                &expected.idempotency_key,
-            )))
-                .filter(keys::created_at.eq(expected.created_at))
-                .filter(keys::locked_until.eq(expected.locked_until))
-                .set((
-                    keys::fingerprint.eq(&self.fingerprint),
-                    keys::status_code.eq(None::<i32>),
-                    keys::response.eq(None::<Vec<u8>>),
-                    keys::locked_until.eq(self.locked_until),
-                    keys::created_at.eq(self.created_at),
-                    keys::expires_at.eq(self.expires_at),
-                ))
-                .execute(conn)?;
+        let changed = diesel::update(keys::table.find((
+            &expected.route,
+            &expected.scope,
+            &expected.idempotency_key,
+        )))
+        .filter(keys::created_at.eq(expected.created_at))
+        .filter(keys::locked_until.eq(expected.locked_until))
+        .set((
+            keys::fingerprint.eq(&self.fingerprint),
+            keys::status_code.eq(None::<i32>),
+            keys::response.eq(None::<Vec<u8>>),
+            keys::locked_until.eq(self.locked_until),
+            keys::created_at.eq(self.created_at),
+            keys::expires_at.eq(self.expires_at),
+        ))
+        .execute(conn)?;
         Ok(changed == 1)
     }
 

@@ -115,7 +115,11 @@ impl Otp {
         let changed = Statement::new(
             "UPDATE otps SET attempts = attempts + 1 WHERE id = ? AND otp_hash = ? AND \
              attempts < ?",
-            vec![Bind::Int(id), Bind::Bytes(compared), Bind::Int(max_attempts)],
+            vec![
+                Bind::Int(id),
+                Bind::Bytes(compared),
+                Bind::Int(max_attempts),
+            ],
         )
         .execute(conn)?;
         Ok(changed == 1)

@@ -37,7 +37,6 @@ impl RedisImport {
     }
 
     pub fn delete_expired(conn: &mut DbConnection, now: NaiveDateTime) -> QueryResult<usize> {
-        diesel::delete(redis_imports::table.filter(redis_imports::expires_at.le(now)))
-            .execute(conn)
+        diesel::delete(redis_imports::table.filter(redis_imports::expires_at.le(now))).execute(conn)
     }
 }

@@ -86,7 +86,6 @@ impl SignupToken {
     }
 
     pub fn delete_expired(conn: &mut DbConnection, now: NaiveDateTime) -> QueryResult<usize> {
-        diesel::delete(signup_tokens::table.filter(signup_tokens::expires_at.le(now)))
-            .execute(conn)
+        diesel::delete(signup_tokens::table.filter(signup_tokens::expires_at.le(now))).execute(conn)
     }
 }

@@ -170,43 +170,50 @@ pub async fn register(
 ) -> Result<HttpResponse, ApiError> {
     let locale = email_locale(body.locale.as_deref(), &request, default_locale.0);
     let scope = identity_scope(&body.email, &body.user_type);
-    idempotency::once(store, "register", &scope, key, &canonical, move || async move {
-        let (email, user_type) = identity(&body.email, &body.user_type)?;
-        let password =
-            Password::parse(body.password).map_err(|e| invalid("invalid_password", &e))?;
-        let full_name = match body.full_name.as_deref() {
-            Some(raw) => FullName::parse(raw).map_err(|e| invalid("invalid_full_name", &e))?,
-            None => None,
-        };
-        let registration = Registration {
-            email,
-            user_type,
-            password,
-            full_name,
-            signup_token: body.signup_token,
-            locale: locale?,
-            requester,
-        };
-        Ok(match service.register(registration).await? {
-            Registered::Active(account) => {
-                HttpResponse::build(StatusCode::CREATED).json(RegisterResponse {
-                    account: AccountResponse::from(&account),
-                    status: "active",
-                    message: "The account is ready",
-                })
-            }
-            Registered::Pending {
-                registration_id,
-                expires_in,
-                resend_after,
-            } => HttpResponse::build(StatusCode::ACCEPTED).json(RegistrationPending {
-                status: "pending_verification",
-                message: PENDING,
-                registration_id,
-                expires_in: expires_in.as_secs(),
-                resend_after: resend_after.as_secs(),
-            }),
-        })
-    })
+    idempotency::once(
+        store,
+        "register",
+        &scope,
+        key,
+        &canonical,
+        move || async move {
+            let (email, user_type) = identity(&body.email, &body.user_type)?;
+            let password =
+                Password::parse(body.password).map_err(|e| invalid("invalid_password", &e))?;
+            let full_name = match body.full_name.as_deref() {
+                Some(raw) => FullName::parse(raw).map_err(|e| invalid("invalid_full_name", &e))?,
+                None => None,
+            };
+            let registration = Registration {
+                email,
+                user_type,
+                password,
+                full_name,
+                signup_token: body.signup_token,
+                locale: locale?,
+                requester,
+            };
+            Ok(match service.register(registration).await? {
+                Registered::Active(account) => {
+                    HttpResponse::build(StatusCode::CREATED).json(RegisterResponse {
+                        account: AccountResponse::from(&account),
+                        status: "active",
+                        message: "The account is ready",
+                    })
+                }
+                Registered::Pending {
+                    registration_id,
+                    expires_in,
+                    resend_after,
+                } => HttpResponse::build(StatusCode::ACCEPTED).json(RegistrationPending {
+                    status: "pending_verification",
+                    message: PENDING,
+                    registration_id,
+                    expires_in: expires_in.as_secs(),
+                    resend_after: resend_after.as_secs(),
+                }),
+            })
+        },
+    )
     .await
 }

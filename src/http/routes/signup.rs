@@ -136,15 +136,22 @@ pub async fn send_otp(
 ) -> Result<HttpResponse, ApiError> {
     let locale = email_locale(body.locale.as_deref(), &request, default_locale.0);
     let scope = identity_scope(&body.email, &body.user_type);
-    idempotency::once(store, "send-otp", &scope, key, &canonical, move || async move {
-        let (email, user_type) = identity(&body.email, &body.user_type)?;
-        let receipt = service.send(email, user_type, requester, locale?).await?;
-        Ok(HttpResponse::Ok().json(SendOtpResponse {
-            message: SENT,
-            expires_in: receipt.expires_in.as_secs(),
-            resend_after: receipt.resend_after.as_secs(),
-        }))
-    })
+    idempotency::once(
+        store,
+        "send-otp",
+        &scope,
+        key,
+        &canonical,
+        move || async move {
+            let (email, user_type) = identity(&body.email, &body.user_type)?;
+            let receipt = service.send(email, user_type, requester, locale?).await?;
+            Ok(HttpResponse::Ok().json(SendOtpResponse {
+                message: SENT,
+                expires_in: receipt.expires_in.as_secs(),
+                resend_after: receipt.resend_after.as_secs(),
+            }))
+        },
+    )
     .await
 }
 
@@ -185,34 +192,41 @@ pub async fn verify_otp(
     JsonObject(body, canonical): JsonObject<VerifyOtpRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let scope = identity_scope(&body.email, &body.user_type);
-    idempotency::once(store, "verify-otp", &scope, key, &canonical, move || async move {
-        let (email, user_type) = identity(&body.email, &body.user_type)?;
-        let verified = service
-            .verify(
-                email,
-                user_type,
-                &body.otp_code,
-                requester,
-                body.registration_id.as_deref(),
-            )
-            .await?;
-        let mut response = VerifyOtpResponse {
-            verified: true,
-            flow: verified.flow.as_str(),
-            signup_token: None,
-            signup_token_expires_in: None,
-            account: None,
-        };
-        match verified.outcome {
-            VerifiedOutcome::Token { token, expires_in } => {
-                response.signup_token = Some(token);
-                response.signup_token_expires_in = Some(expires_in.as_secs());
+    idempotency::once(
+        store,
+        "verify-otp",
+        &scope,
+        key,
+        &canonical,
+        move || async move {
+            let (email, user_type) = identity(&body.email, &body.user_type)?;
+            let verified = service
+                .verify(
+                    email,
+                    user_type,
+                    &body.otp_code,
+                    requester,
+                    body.registration_id.as_deref(),
+                )
+                .await?;
+            let mut response = VerifyOtpResponse {
+                verified: true,
+                flow: verified.flow.as_str(),
+                signup_token: None,
+                signup_token_expires_in: None,
+                account: None,
+            };
+            match verified.outcome {
+                VerifiedOutcome::Token { token, expires_in } => {
+                    response.signup_token = Some(token);
+                    response.signup_token_expires_in = Some(expires_in.as_secs());
+                }
+                VerifiedOutcome::Registered(account) => {
+                    response.account = Some(AccountResponse::from(&account));
+                }
             }
-            VerifiedOutcome::Registered(account) => {
-                response.account = Some(AccountResponse::from(&account));
-            }
-        }
-        Ok(HttpResponse::Ok().json(response))
-    })
+            Ok(HttpResponse::Ok().json(response))
+        },
+    )
     .await
 }

@@ -363,7 +363,10 @@ impl TestApp {
 pub async fn eventually(what: &str, mut condition: impl FnMut() -> bool) {
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
     while !condition() {
-        assert!(std::time::Instant::now() < deadline, "never happened: {what}");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "never happened: {what}"
+        );
         actix_web::rt::time::sleep(Duration::from_millis(10)).await;
     }
 }
