@@ -25,7 +25,7 @@ need_wrk
 url=$(fresh_database postgres bench_cpu)
 start_service "$url" RUST_LOG=info MAIL_TRANSPORT=smtp "SMTP_URL=smtp://127.0.0.1:$smtp_port" \
     OTP_MAX_ATTEMPTS=1000 OTP_LOCKOUT_THRESHOLD=10000 OTP_RESEND_COOLDOWN_SECS=0 \
-    OTP_MAX_SENDS_PER_HOUR=10000 OTP_MAX_SENDS_PER_DAY=100000 "$@"
+    OTP_MAX_SENDS_PER_HOUR=10000 OTP_MAX_SENDS_PER_DAY=100000 OTP_MAX_SENDS_PER_MAILBOX_PER_DAY=100000 "$@"
 psql -q "$url" -c "INSERT INTO signup_otps (email, user_type, otp_hash, expires_at)
     SELECT 'seed-' || i || '@example.com', 'live', decode(repeat('00', 32), 'hex'),
     (now() AT TIME ZONE 'UTC') + interval '1 day' FROM generate_series(1, 2000) i"

@@ -1,14 +1,20 @@
--- wrk script: send-otp to the addresses of one case (CASE=new|inactive|active),
+-- wrk script: send-otp (ENDPOINT=send) or verify-otp with a wrong code
+-- (ENDPOINT=verify) to the addresses of one case (CASE=new|inactive|active),
 -- cycling through ACCOUNTS of them. Prints one CSV line like send_otp.lua.
 local case = os.getenv("CASE") or "new"
+local endpoint = os.getenv("ENDPOINT") or "send"
 local accounts = tonumber(os.getenv("ACCOUNTS") or "200")
 local counter = 0
 local headers = { ["Content-Type"] = "application/json" }
 
 function request()
   counter = counter + 1
-  local body = string.format('{"email":"%s-%d@example.com","user_type":"live"}',
-    case, counter % accounts)
+  local email = string.format("%s-%d@example.com", case, counter % accounts)
+  if endpoint == "verify" then
+    local body = string.format('{"email":"%s","user_type":"live","otp_code":"000000"}', email)
+    return wrk.format("POST", "/api/v1/users/signup/verify-otp", headers, body)
+  end
+  local body = string.format('{"email":"%s","user_type":"live"}', email)
   return wrk.format("POST", "/api/v1/users/signup/send-otp", headers, body)
 end
 

@@ -252,21 +252,23 @@ impl Check<'_> {
         }
     }
 
-    /// The code against the identity's live code, `signup_otps` first.
+    /// The code against the identity's live code, `signup_otps` first. Both
+    /// lookups run whatever the case, so that the work (and the time) is the same
+    /// for an address with or without an account.
     fn evaluate(
         &self,
         conn: &mut DbConnection,
     ) -> diesel::QueryResult<Result<Proof, RejectReason>> {
+        let signup = SignupOtp::find(conn, self.email, self.user_type)?;
+        let account = Otp::find_with_account(conn, self.user_type, self.email)?;
         let mut expired = false;
-        if let Some(row) = SignupOtp::find(conn, self.email, self.user_type)? {
+        if let Some(row) = signup {
             if row.is_live(self.now) {
                 return self.check_signup(conn, &row);
             }
             expired = true;
         }
-        if let Some(account) = Account::find(conn, self.user_type, self.email)?
-            && let Some(otp) = Otp::find_for(conn, account.id)?
-        {
+        if let Some((account, Some(otp))) = account {
             if otp.is_live(self.now) {
                 return self.check_account(conn, &otp, account);
             }

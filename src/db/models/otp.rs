@@ -5,10 +5,11 @@
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
-use super::AccountId;
+use super::{Account, AccountId};
 use crate::db::DbConnection;
 use crate::db::schema::otps;
 use crate::db::sql::{Bind, Statement};
+use crate::domain::{EmailAddress, UserType};
 
 /// The account's code, replaced whole when there is one (by live or demo account).
 const UPSERT_LIVE: &str = "\
@@ -90,6 +91,43 @@ impl<'a> NewOtp<'a> {
 }
 
 impl Otp {
+    /// The account of `user_type` registered under `email`, with its code if it
+    /// has one: one query, whatever the case, so that verifying against an
+    /// address with or without an account costs the same.
+    pub fn find_with_account(
+        conn: &mut DbConnection,
+        user_type: UserType,
+        email: &EmailAddress,
+    ) -> QueryResult<Option<(Account, Option<Otp>)>> {
+        use crate::db::schema::{demo_users, users};
+        type Row = (i32, bool, Option<Otp>);
+        let row: Option<Row> = match user_type {
+            UserType::Live => users::table
+                .left_join(otps::table.on(otps::user_id.eq(users::id.nullable())))
+                .filter(users::email.eq(email.as_str()))
+                .select((users::id, users::is_active, otps::all_columns.nullable()))
+                .first(conn)
+                .optional()?,
+            UserType::Demo => demo_users::table
+                .left_join(otps::table.on(otps::demo_user_id.eq(demo_users::id.nullable())))
+                .filter(demo_users::email.eq(email.as_str()))
+                .select((
+                    demo_users::id,
+                    demo_users::is_active,
+                    otps::all_columns.nullable(),
+                ))
+                .first(conn)
+                .optional()?,
+        };
+        Ok(row.map(|(id, is_active, otp)| {
+            let id = match user_type {
+                UserType::Live => AccountId::Live(id),
+                UserType::Demo => AccountId::Demo(id),
+            };
+            (Account { id, is_active }, otp)
+        }))
+    }
+
     /// The account's code, whatever its state.
     pub fn find_for(conn: &mut DbConnection, account: AccountId) -> QueryResult<Option<Otp>> {
         let query = otps::table.select(Otp::as_select()).into_boxed();
