@@ -15,10 +15,9 @@ use rand::rngs::SysRng;
 use crate::domain::Locale;
 use crate::telemetry::LogFormat;
 
-/// Shortest accepted `OTP_SECRET`, in characters.
-pub const MIN_SECRET_LEN: usize = 32;
-/// Bits of entropy an `OTP_SECRET` must show at least (see [`check_secret`]).
-const MIN_SECRET_BITS: f64 = 192.0;
+/// Random bytes an `OTP_SECRET` must carry at least (see [`check_secret`]); also
+/// the size of a key made for a trial run.
+pub const MIN_SECRET_BYTES: usize = 32;
 
 /// Everything the service needs to run.
 #[derive(Debug, Clone)]
@@ -199,7 +198,7 @@ impl OtpSecret {
 
     /// A random key for this process only.
     pub fn random() -> Self {
-        let mut bytes = vec![0u8; MIN_SECRET_LEN];
+        let mut bytes = vec![0u8; MIN_SECRET_BYTES];
         // Start-up: without OS entropy there is nothing sensible to run.
         SysRng
             .try_fill_bytes(&mut bytes)
@@ -234,30 +233,45 @@ impl Keyring {
     }
 }
 
-/// Whether `raw` looks like a key made of real randomness: long enough, and
-/// neither low in variety (`aaaa…`) nor a repeated pattern (`test-secret-test-…`).
-/// The estimate (length × log2 of the distinct characters) credits a random
-/// string with no more than it has, so a 32-byte key as base64 or hex passes and
-/// a word or a keyboard walk does not.
+/// Whether `raw` is a key made of real randomness: base64 (standard or URL-safe,
+/// padded or not) or hex that decodes to at least 32 bytes, and those bytes not
+/// low in variety (`AAAA…`, a repeated pattern). A passphrase, a word or a
+/// keyboard walk is refused. The key is used as written (the text's bytes), so
+/// a key that worked before keeps its meaning.
 pub fn check_secret(raw: &str) -> Result<(), String> {
+    use base64::Engine;
+    use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD, URL_SAFE, URL_SAFE_NO_PAD};
     let advice = "use at least 32 random bytes as base64 or hex, e.g. `openssl rand -base64 32`";
-    if raw.len() < MIN_SECRET_LEN {
+    let hex = (raw.len() % 2 == 0 && raw.bytes().all(|b| b.is_ascii_hexdigit())).then(|| {
+        raw.as_bytes()
+            .chunks(2)
+            .filter_map(|pair| u8::from_str_radix(std::str::from_utf8(pair).ok()?, 16).ok())
+            .collect::<Vec<u8>>()
+    });
+    let decoded = hex.or_else(|| {
+        [STANDARD, STANDARD_NO_PAD, URL_SAFE, URL_SAFE_NO_PAD]
+            .iter()
+            .find_map(|engine| engine.decode(raw).ok())
+    });
+    let Some(bytes) = decoded else {
+        return Err(format!("must be base64 or hex: {advice}"));
+    };
+    if bytes.len() < MIN_SECRET_BYTES {
         return Err(format!(
-            "must be at least {MIN_SECRET_LEN} characters: {advice}"
+            "decodes to {} bytes, fewer than {MIN_SECRET_BYTES}: {advice}",
+            bytes.len()
         ));
     }
-    let bytes = raw.as_bytes();
     let distinct = bytes.iter().collect::<std::collections::HashSet<_>>().len();
-    let bits = bytes.len() as f64 * (distinct as f64).log2();
-    let trigrams: Vec<&[u8]> = bytes.windows(3).collect();
+    let trigrams: Vec<&[u8]> = raw.as_bytes().windows(3).collect();
     let distinct_trigrams = trigrams
         .iter()
         .collect::<std::collections::HashSet<_>>()
         .len();
-    let repeats = (distinct_trigrams as f64) < 0.75 * trigrams.len() as f64;
-    if bits < MIN_SECRET_BITS || repeats {
+    if distinct < MIN_SECRET_BYTES / 2 || (distinct_trigrams as f64) < 0.75 * trigrams.len() as f64
+    {
         return Err(format!(
-            "is not random enough (too few different characters, or a repeated pattern): {advice}"
+            "is not random enough (too few different bytes, or a repeated pattern): {advice}"
         ));
     }
     Ok(())
@@ -771,9 +785,13 @@ mod tests {
             "short",
             &"k".repeat(32),
             &"a".repeat(64),
+            &"A".repeat(44),
             "test-secret-test-secret-test-secret",
             "abcdefghijklmnopabcdefghijklmnopabcdefghijklmnopabcdefghijklmnop",
             "correct horse battery staple!!",
+            "qwertyuiopasdfghjklzxcvbnm1234567890!@#$",
+            "The quick brown fox jumps over the lazy dog!",
+            "c2hvcnQ=",
         ] {
             let err = config_err(&[postgres, file_mail, ("OTP_SECRET", weak)]);
             assert_eq!(err.variable, "OTP_SECRET", "{weak}");

@@ -21,6 +21,11 @@ use crate::http::{BodyTimeout, DefaultLocale, EdgeConfig, cors, middleware};
 use crate::mail::{MailError, Mailer};
 use crate::metrics::Metrics;
 
+/// How long a new connection has for its first request's head.
+const REQUEST_HEAD_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long a kept-alive connection may wait for its next request.
+const KEEP_ALIVE: Duration = Duration::from_secs(5);
+
 /// Why the service could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum StartupError {
@@ -127,7 +132,11 @@ impl Application {
             body_timeout: BodyTimeout(config.resources.body_timeout),
             try_page: config.try_page,
         };
-        let connections = Connections::new(config.resources.connections_per_client, client_ip);
+        let connections = Connections::new(
+            config.resources.connections_per_client,
+            client_ip,
+            REQUEST_HEAD_TIMEOUT + KEEP_ALIVE,
+        );
         let idempotency = web::Data::new(IdempotencyStore::new(
             service.pool().clone(),
             clock_for_edge,
@@ -145,7 +154,7 @@ impl Application {
                 // CORS answers preflights before any route (or IP quota) sees them.
                 .wrap(cors::cors(&cors_origins))
                 .wrap(from_fn(cors::refusals))
-                .wrap(from_fn(middleware::connection_limit))
+                .wrap(from_fn(middleware::connection_guard))
                 .wrap(from_fn(middleware::security_headers))
                 .wrap(from_fn(middleware::request_id))
                 .wrap(from_fn(middleware::http_metrics))
@@ -159,16 +168,24 @@ impl Application {
                 .configure(|cfg| crate::http::configure(cfg, &edge))
         })
         .on_connect(move |io, data| {
-            if let Some(peer) = io
-                .downcast_ref::<actix_web::rt::net::TcpStream>()
-                .and_then(|tcp| tcp.peer_addr().ok())
+            if let Some(tcp) = io.downcast_ref::<actix_web::rt::net::TcpStream>()
+                && let Ok(peer) = tcp.peer_addr()
             {
-                connections.on_connect(peer, data);
+                use std::os::fd::AsFd;
+                let socket = tcp
+                    .as_fd()
+                    .try_clone_to_owned()
+                    .ok()
+                    .map(std::net::TcpStream::from);
+                connections.on_connect(peer, socket, data);
             }
         })
-        // A client gets this long for its request's headers; its body then has
-        // REQUEST_BODY_TIMEOUT_SECS (see `http::extract`).
-        .client_request_timeout(Duration::from_secs(5))
+        // A client gets this long for its first request's headers, and a
+        // kept-alive connection this long to start the next one; its body then
+        // has REQUEST_BODY_TIMEOUT_SECS (see `http::extract`), and a connection
+        // idle between requests beyond both is shut down (see `http::client`).
+        .client_request_timeout(REQUEST_HEAD_TIMEOUT)
+        .keep_alive(KEEP_ALIVE)
         .shutdown_timeout(config.shutdown_grace.as_secs())
         // Signals are handled in `run_until_stopped`, installed before the
         // service says it is listening.

@@ -166,7 +166,10 @@ pub fn store(
             return Ok(Outcome::SkippedAlreadyImported);
         }
         let hash = hasher.hash(*user_type, email, code);
-        NewSignupOtp::new(email, *user_type, &hash, now, *expires_at).upsert(conn)?;
+        // A send that committed since the checks above wins: never replace a row.
+        if !NewSignupOtp::new(email, *user_type, &hash, now, *expires_at).insert_if_absent(conn)? {
+            return Ok(Outcome::SkippedHasState);
+        }
         RedisImport::remember(conn, &hash, now, *expires_at)?;
         Ok::<_, diesel::result::Error>(Outcome::Imported)
     });

@@ -159,14 +159,18 @@ impl Stored<'_> {
         let (now, email, user_type) = (self.now, self.email, self.user_type);
         let expires_at = now + self.policy.ttl;
         let valid_for = self.policy.ttl;
-        let (case, kind) = match Account::find(conn, user_type, email)? {
+        // Every case runs the same statements: a lookup, a delete and an upsert,
+        // so that the time a send takes does not tell the cases apart.
+        let account = Account::find(conn, user_type, email)?;
+        // The address's pending signup code, if any: replaced below for a new
+        // address; of no use any more to one that has an account.
+        SignupOtp::delete_unlinked_for(conn, email, user_type)?;
+        let (case, kind) = match account {
             None => {
                 NewSignupOtp::new(email, user_type, self.hash, now, expires_at).upsert(conn)?;
                 (Case::Signup, EmailKind::SignupCode { code, valid_for })
             }
             Some(account) => {
-                // A signup code left from before the account existed can no longer be used.
-                SignupOtp::delete_unlinked_for(conn, email, user_type)?;
                 if account.is_active {
                     NewOtp::new(account.id, self.decoy, now, expires_at).upsert(conn)?;
                     (Case::AccountExists, EmailKind::AccountExists)

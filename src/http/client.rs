@@ -11,7 +11,9 @@
 
 use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use actix_web::dev::{Extensions, Payload};
 use actix_web::{FromRequest, HttpRequest, web};
@@ -35,12 +37,16 @@ impl ClientIp {
         }
     }
 
+    /// Whether `ip` is a trusted proxy. An IPv4 peer seen on a dual-stack
+    /// listener (`::ffff:10.0.0.1`) is its IPv4 address.
     pub fn is_trusted(&self, ip: IpAddr) -> bool {
+        let ip = ip.to_canonical();
         self.trusted.iter().any(|net| net.contains(&ip))
     }
 
     /// The client of a request from `peer` carrying `forwarded_for` headers.
     pub fn client(&self, peer: IpAddr, forwarded_for: &[&str]) -> IpAddr {
+        let peer = peer.to_canonical();
         if !self.is_trusted(peer) {
             return peer;
         }
@@ -83,7 +89,7 @@ impl ClientIp {
     }
 }
 
-/// An address, with or without a port.
+/// An address, with or without a port, IPv4-mapped IPv6 read as IPv4.
 fn parse_hop(hop: &str) -> Option<IpAddr> {
     let hop = hop.trim();
     hop.parse::<IpAddr>()
@@ -94,6 +100,7 @@ fn parse_hop(hop: &str) -> Option<IpAddr> {
                 .and_then(|rest| rest.strip_suffix(']'))
                 .and_then(|inner| inner.parse().ok())
         })
+        .map(|ip: IpAddr| ip.to_canonical())
 }
 
 /// The request's [`Requester`], for the flows.
@@ -113,45 +120,117 @@ impl FromRequest for Requester {
 /// Open connections per client network. Each accepted connection takes a
 /// [`ConnectionSlot`] (kept in the connection's data, given back when it closes);
 /// one over the limit is answered 429 and closed at its first request.
+///
+/// The slot also watches the connection between requests. actix-web bounds the
+/// time to a connection's *first* request head; on a kept-alive connection the
+/// next head could be trickled in a byte at a time for ever. A connection that
+/// has been between requests (not in one, not answered moments ago) for longer
+/// than `idle_limit` is shut down. A healthy kept-alive connection is closed by
+/// the server's own keep-alive timeout well before that.
 #[derive(Clone)]
 pub struct Connections {
     open: Arc<Mutex<HashMap<IpAddr, u32>>>,
     limit: u32,
     client_ip: ClientIp,
+    idle_limit: Duration,
 }
 
-/// One open connection's place in the count.
+/// One open connection's place in the count, and what its watchdog needs.
 pub struct ConnectionSlot {
     open: Arc<Mutex<HashMap<IpAddr, u32>>>,
     network: IpAddr,
     /// The connection is beyond its client's limit.
     pub over_limit: bool,
+    activity: Arc<Activity>,
+    /// A second handle on the socket, for the watchdog to shut it down with;
+    /// closed (and the watchdog stopped) when the connection ends.
+    socket: Arc<Mutex<Option<std::net::TcpStream>>>,
+    watchdog: Option<actix_web::rt::task::JoinHandle<()>>,
+}
+
+/// Whether a connection is in a request, and when it last started or finished one.
+struct Activity {
+    requests: AtomicUsize,
+    since: Instant,
+    last_ms: AtomicU64,
+}
+
+impl Activity {
+    fn touch(&self) {
+        let ms = u64::try_from(self.since.elapsed().as_millis()).unwrap_or(u64::MAX);
+        self.last_ms.store(ms, Ordering::Relaxed);
+    }
+
+    fn idle_for(&self) -> Duration {
+        let now = self.since.elapsed();
+        now.saturating_sub(Duration::from_millis(self.last_ms.load(Ordering::Relaxed)))
+    }
+}
+
+impl ConnectionSlot {
+    /// A request on this connection starts (its head has arrived); it counts as
+    /// running until the returned guard is dropped.
+    pub fn request_started(&self) -> InRequest {
+        self.activity.requests.fetch_add(1, Ordering::Relaxed);
+        self.activity.touch();
+        InRequest(self.activity.clone())
+    }
+}
+
+/// A request in progress on a watched connection.
+pub struct InRequest(Arc<Activity>);
+
+impl Drop for InRequest {
+    fn drop(&mut self) {
+        self.0.requests.fetch_sub(1, Ordering::Relaxed);
+        self.0.touch();
+    }
 }
 
 impl Connections {
-    pub fn new(limit: u32, client_ip: ClientIp) -> Self {
+    pub fn new(limit: u32, client_ip: ClientIp, idle_limit: Duration) -> Self {
         Self {
             open: Arc::new(Mutex::new(HashMap::new())),
             limit,
             client_ip,
+            idle_limit,
         }
     }
 
-    /// For `HttpServer::on_connect`: counts a new connection from `peer`.
-    /// A trusted proxy's connections are not counted (they carry many clients).
-    pub fn on_connect(&self, peer: SocketAddr, data: &mut Extensions) {
+    /// For `HttpServer::on_connect`: counts a new connection from `peer`, and
+    /// watches it through `socket` (a handle on the same socket). A trusted
+    /// proxy's connections are not counted (they carry many clients), and the
+    /// proxy enforces its own timeouts.
+    pub fn on_connect(
+        &self,
+        peer: SocketAddr,
+        socket: Option<std::net::TcpStream>,
+        data: &mut Extensions,
+    ) {
         if self.client_ip.is_trusted(peer.ip()) {
             return;
         }
         let network = client_network(peer.ip(), self.client_ip.ipv6_prefix);
-        let mut open = self.open.lock().unwrap_or_else(|p| p.into_inner());
-        let count = open.entry(network).or_insert(0);
-        *count += 1;
-        let over_limit = *count > self.limit;
+        let over_limit = {
+            let mut open = self.open.lock().unwrap_or_else(|p| p.into_inner());
+            let count = open.entry(network).or_insert(0);
+            *count += 1;
+            *count > self.limit
+        };
+        let activity = Arc::new(Activity {
+            requests: AtomicUsize::new(0),
+            since: Instant::now(),
+            last_ms: AtomicU64::new(0),
+        });
+        let socket = Arc::new(Mutex::new(socket));
+        let watchdog = watch(activity.clone(), socket.clone(), self.idle_limit);
         data.insert(ConnectionSlot {
             open: self.open.clone(),
             network,
             over_limit,
+            activity,
+            socket,
+            watchdog,
         });
     }
 
@@ -161,8 +240,38 @@ impl Connections {
     }
 }
 
+/// Shuts the connection down once it has been between requests for longer than
+/// `idle_limit`. `None` outside a runtime (unit tests): nothing is watched.
+fn watch(
+    activity: Arc<Activity>,
+    socket: Arc<Mutex<Option<std::net::TcpStream>>>,
+    idle_limit: Duration,
+) -> Option<actix_web::rt::task::JoinHandle<()>> {
+    tokio::runtime::Handle::try_current().ok()?;
+    Some(actix_web::rt::spawn(async move {
+        loop {
+            let idle = activity.idle_for();
+            if activity.requests.load(Ordering::Relaxed) == 0 && idle >= idle_limit {
+                if let Some(socket) = socket.lock().unwrap_or_else(|p| p.into_inner()).take() {
+                    let _ = socket.shutdown(std::net::Shutdown::Both);
+                }
+                return;
+            }
+            let wait = idle_limit
+                .saturating_sub(idle)
+                .max(Duration::from_millis(200));
+            actix_web::rt::time::sleep(wait).await;
+        }
+    }))
+}
+
 impl Drop for ConnectionSlot {
     fn drop(&mut self) {
+        if let Some(watchdog) = self.watchdog.take() {
+            watchdog.abort();
+        }
+        // Our handle on the socket must not keep it open past the connection.
+        drop(self.socket.lock().unwrap_or_else(|p| p.into_inner()).take());
         let mut open = self.open.lock().unwrap_or_else(|p| p.into_inner());
         if let Some(count) = open.get_mut(&self.network) {
             *count -= 1;
@@ -231,6 +340,26 @@ mod tests {
     }
 
     #[test]
+    fn ipv4_peers_on_a_dual_stack_listener_are_recognised() {
+        let proxies = behind(&["127.0.0.1/32"]);
+        assert_eq!(
+            proxies.client(ip("::ffff:127.0.0.1"), &["198.51.100.1"]),
+            ip("198.51.100.1")
+        );
+        assert_eq!(
+            proxies.client(ip("::ffff:127.0.0.1"), &["::ffff:198.51.100.2"]),
+            ip("198.51.100.2")
+        );
+        let connections = Connections::new(1, proxies, Duration::from_secs(10));
+        let mut data = Extensions::new();
+        connections.on_connect("[::ffff:127.0.0.1]:5000".parse().unwrap(), None, &mut data);
+        assert!(
+            data.get::<ConnectionSlot>().is_none(),
+            "the proxy is not counted"
+        );
+    }
+
+    #[test]
     fn a_peer_that_is_not_trusted_cannot_forward_for_anyone() {
         let proxies = behind(&["10.0.0.0/8"]);
         assert_eq!(
@@ -262,12 +391,12 @@ mod tests {
 
     #[test]
     fn connections_over_the_limit_are_marked_and_given_back_on_close() {
-        let connections = Connections::new(2, behind(&["10.0.0.0/8"]));
+        let connections = Connections::new(2, behind(&["10.0.0.0/8"]), Duration::from_secs(10));
         let peer: SocketAddr = "203.0.113.7:1000".parse().unwrap();
         let mut slots: Vec<Extensions> = (0..3)
             .map(|_| {
                 let mut data = Extensions::new();
-                connections.on_connect(peer, &mut data);
+                connections.on_connect(peer, None, &mut data);
                 data
             })
             .collect();
@@ -277,7 +406,7 @@ mod tests {
             .collect();
         assert_eq!(over, [false, false, true]);
         let mut proxy = Extensions::new();
-        connections.on_connect("10.0.0.1:1".parse().unwrap(), &mut proxy);
+        connections.on_connect("10.0.0.1:1".parse().unwrap(), None, &mut proxy);
         assert!(
             proxy.get::<ConnectionSlot>().is_none(),
             "a trusted proxy is not counted"

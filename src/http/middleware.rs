@@ -116,8 +116,9 @@ pub async fn security_headers(
 }
 
 /// A connection its client opened beyond `MAX_CONNECTIONS_PER_CLIENT` is
-/// answered 429 `too_many_connections` and closed.
-pub async fn connection_limit(
+/// answered 429 `too_many_connections` and closed. Every other request marks its
+/// connection busy while it runs, for the watchdog of idle connections.
+pub async fn connection_guard(
     request: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<actix_web::body::EitherBody<impl MessageBody>>, actix_web::Error> {
@@ -135,7 +136,12 @@ pub async fn connection_limit(
         let response = actix_web::ResponseError::error_response(&error);
         return Ok(request.into_response(response).map_into_right_body());
     }
-    Ok(next.call(request).await?.map_into_left_body())
+    let running = request
+        .conn_data::<super::client::ConnectionSlot>()
+        .map(super::client::ConnectionSlot::request_started);
+    let response = next.call(request).await;
+    drop(running);
+    Ok(response?.map_into_left_body())
 }
 
 #[cfg(test)]

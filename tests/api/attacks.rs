@@ -270,6 +270,41 @@ on_both_backends! {
         assert!(answer.to_ascii_lowercase().contains("connection: close"), "{answer}");
     }
 
+    async fn a_kept_alive_connection_that_trickles_its_next_request_is_shut(backend) {
+        let app = TestApp::spawn(backend).await;
+        let mut socket = tokio::net::TcpStream::connect(app.address.trim_start_matches("http://"))
+            .await
+            .unwrap();
+        socket.write_all(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n").await.unwrap();
+        let mut answer = [0u8; 1024];
+        let read = socket.read(&mut answer).await.unwrap();
+        assert!(answer[..read].starts_with(b"HTTP/1.1 200"));
+
+        // The next request's head, a byte every 200 ms, for as long as the
+        // connection takes it (at most 60 s).
+        let (mut reader, mut writer) = socket.into_split();
+        let trickle = async {
+            for byte in b"GET /health HTTP/1.1\r\nX-Slow: ".iter().chain(std::iter::repeat(&b'a')).take(300) {
+                if writer.write_all(&[*byte]).await.is_err() {
+                    return true;
+                }
+                actix_web::rt::time::sleep(Duration::from_millis(200)).await;
+            }
+            false
+        };
+        let closed = async {
+            let mut rest = Vec::new();
+            let _ = reader.read_to_end(&mut rest).await;
+            true
+        };
+        let cut = tokio::select! {
+            closed = closed => closed,
+            refused = trickle => refused,
+        };
+
+        assert!(cut, "the service shut the connection while its head was still trickling in");
+    }
+
     async fn connections_beyond_a_clients_limit_are_refused_and_closed(backend) {
         let app = TestApp::spawn_with(backend, |config| {
             config.resources.connections_per_client = 3;

@@ -88,6 +88,30 @@ impl<'a> NewSignupOtp<'a> {
     }
 }
 
+impl NewSignupOtp<'_> {
+    /// Stores the code only if the address has no row at all; returns whether it
+    /// did. For the Redis import, which must never replace what the service made.
+    pub fn insert_if_absent(&self, conn: &mut DbConnection) -> QueryResult<bool> {
+        let inserted = Statement::new(
+            "INSERT INTO signup_otps (email, user_type, otp_hash, attempts, created_at, \
+             expires_at, is_verified, verified_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON \
+             CONFLICT (email, user_type) DO NOTHING",
+            vec![
+                Bind::Text(self.email),
+                Bind::Text(self.user_type),
+                Bind::Bytes(self.otp_hash),
+                Bind::Int(self.attempts),
+                Bind::Time(self.created_at),
+                Bind::Time(self.expires_at),
+                Bind::Bool(self.is_verified),
+                Bind::MaybeTime(self.verified_at),
+            ],
+        )
+        .execute(conn)?;
+        Ok(inserted == 1)
+    }
+}
+
 impl SignupOtp {
     /// The address's code, whatever its state.
     pub fn find(
