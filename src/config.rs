@@ -242,12 +242,13 @@ pub fn check_secret(raw: &str) -> Result<(), String> {
     use base64::Engine;
     use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD, URL_SAFE, URL_SAFE_NO_PAD};
     let advice = "use at least 32 random bytes as base64 or hex, e.g. `openssl rand -base64 32`";
-    let hex = (raw.len() % 2 == 0 && raw.bytes().all(|b| b.is_ascii_hexdigit())).then(|| {
-        raw.as_bytes()
-            .chunks(2)
-            .filter_map(|pair| u8::from_str_radix(std::str::from_utf8(pair).ok()?, 16).ok())
-            .collect::<Vec<u8>>()
-    });
+    let hex =
+        (raw.len().is_multiple_of(2) && raw.bytes().all(|b| b.is_ascii_hexdigit())).then(|| {
+            raw.as_bytes()
+                .chunks(2)
+                .filter_map(|pair| u8::from_str_radix(std::str::from_utf8(pair).ok()?, 16).ok())
+                .collect::<Vec<u8>>()
+        });
     let decoded = hex.or_else(|| {
         [STANDARD, STANDARD_NO_PAD, URL_SAFE, URL_SAFE_NO_PAD]
             .iter()
