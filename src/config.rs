@@ -168,6 +168,10 @@ pub struct OtpPolicy {
     pub lockout: Duration,
     /// How long a signup token from verify-otp stays good for register.
     pub signup_token_ttl: Duration,
+    /// Refuse a verify that carries neither the send's `verification_id` nor a
+    /// `registration_id`: then only the client that asked for a code can guess
+    /// at it.
+    pub require_verification_id: bool,
 }
 
 impl Default for OtpPolicy {
@@ -183,6 +187,7 @@ impl Default for OtpPolicy {
             lockout_threshold: 10,
             lockout: Duration::from_secs(3600),
             signup_token_ttl: Duration::from_secs(900),
+            require_verification_id: false,
         }
     }
 }
@@ -443,6 +448,7 @@ impl Config {
             lockout_threshold: env.parse_in("OTP_LOCKOUT_THRESHOLD", 10, 1..=10_000)?,
             lockout: env.seconds("OTP_LOCKOUT_SECS", 3600)?,
             signup_token_ttl: env.seconds("SIGNUP_TOKEN_TTL_SECS", 900)?,
+            require_verification_id: env.flag("VERIFY_REQUIRES_VERIFICATION_ID", false)?,
         };
 
         let try_page = match env.get("TRY_PAGE").as_deref() {
@@ -695,6 +701,19 @@ impl Env<'_> {
                 name,
                 format!("{value} is outside {}..={}", range.start(), range.end()),
             ))
+        }
+    }
+
+    /// `true` or `false`.
+    fn flag(&self, name: &'static str, default: bool) -> Result<bool, ConfigError> {
+        match self.get(name).as_deref() {
+            None => Ok(default),
+            Some("true") => Ok(true),
+            Some("false") => Ok(false),
+            Some(other) => Err(ConfigError::new(
+                name,
+                format!("{other:?} is not one of true, false"),
+            )),
         }
     }
 

@@ -74,6 +74,8 @@ diesel::table! {
         attempts -> Int4,
         created_at -> Timestamp,
         expires_at -> Timestamp,
+        verification_hash -> Nullable<Bytea>,
+        holder_attempts -> Int4,
     }
 }
 
@@ -116,6 +118,8 @@ diesel::table! {
         verified_at -> Nullable<Timestamp>,
         user_id -> Nullable<Int4>,
         demo_user_id -> Nullable<Int4>,
+        verification_hash -> Nullable<Bytea>,
+        holder_attempts -> Int4,
     }
 }
 

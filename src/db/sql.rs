@@ -24,6 +24,7 @@ pub enum Bind<'a> {
     Text(&'a str),
     Int(i32),
     Bytes(&'a [u8]),
+    MaybeBytes(Option<&'a [u8]>),
     Bool(bool),
     Time(NaiveDateTime),
     MaybeTime(Option<NaiveDateTime>),
@@ -62,6 +63,7 @@ where
     bool: ToSql<Bool, DB>,
     NaiveDateTime: ToSql<Timestamp, DB>,
     Option<NaiveDateTime>: ToSql<Nullable<Timestamp>, DB>,
+    for<'c> Option<&'c [u8]>: ToSql<Nullable<Binary>, DB>,
 {
     fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, DB>) -> QueryResult<()> {
         let mut binds = self.binds.iter();
@@ -71,6 +73,9 @@ where
                     Bind::Text(value) => out.push_bind_param::<Text, str>(value)?,
                     Bind::Int(value) => out.push_bind_param::<Integer, i32>(value)?,
                     Bind::Bytes(value) => out.push_bind_param::<Binary, [u8]>(value)?,
+                    Bind::MaybeBytes(value) => {
+                        out.push_bind_param::<Nullable<Binary>, Option<&[u8]>>(value)?
+                    }
                     Bind::Bool(value) => out.push_bind_param::<Bool, bool>(value)?,
                     Bind::Time(value) => out.push_bind_param::<Timestamp, NaiveDateTime>(value)?,
                     Bind::MaybeTime(value) => {

@@ -167,7 +167,9 @@ pub fn store(
         }
         let hash = hasher.hash(*user_type, email, code);
         // A send that committed since the checks above wins: never replace a row.
-        if !NewSignupOtp::new(email, *user_type, &hash, now, *expires_at).insert_if_absent(conn)? {
+        // Nobody holds an id for an imported code: every guess is anyone's.
+        let new = NewSignupOtp::new(email, *user_type, &hash, None, now, *expires_at);
+        if !new.insert_if_absent(conn)? {
             return Ok(Outcome::SkippedHasState);
         }
         RedisImport::remember(conn, &hash, now, *expires_at)?;

@@ -12,6 +12,7 @@ use std::time::Duration;
 use chrono::NaiveDateTime;
 
 use super::throttle::{self, Decision, SendWindow, ThrottleReason};
+use super::token::Opaque;
 use super::{FlowError, Inner};
 use crate::config::OtpPolicy;
 use crate::courier::Outbox;
@@ -23,10 +24,13 @@ use crate::domain::{EmailAddress, Locale, OtpCode, Requester, UserType};
 use crate::mail::{Email, EmailKind};
 
 /// What the client is told after a send; the same for every case.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SendReceipt {
     pub expires_in: Duration,
     pub resend_after: Duration,
+    /// Handed to this client only: a verify that carries it spends attempts of
+    /// its own, which nobody without it can use up.
+    pub verification_id: String,
 }
 
 /// Which of the three cases the address was in.
@@ -49,6 +53,8 @@ pub(super) struct Issue<'a> {
     pub locale: Locale,
     /// For register without a token: the registration that waits for this code.
     pub pending: Option<PendingRegistration>,
+    /// SHA-256 of the id the client gets for this code.
+    pub verification_hash: &'a [u8],
     /// Which endpoint asked, for the event.
     pub via: &'static str,
 }
@@ -61,6 +67,7 @@ pub(super) async fn send(
     code: OtpCode,
     locale: Locale,
 ) -> Result<SendReceipt, FlowError> {
+    let verification_id = Opaque::generate();
     issue(
         inner,
         Issue {
@@ -70,18 +77,16 @@ pub(super) async fn send(
             code,
             locale,
             pending: None,
+            verification_hash: verification_id.hash(),
             via: "send_otp",
         },
     )
     .await?;
-    Ok(receipt(&inner.policy))
-}
-
-pub(super) fn receipt(policy: &OtpPolicy) -> SendReceipt {
-    SendReceipt {
-        expires_in: policy.ttl,
-        resend_after: policy.resend_cooldown,
-    }
+    Ok(SendReceipt {
+        expires_in: inner.policy.ttl,
+        resend_after: inner.policy.resend_cooldown,
+        verification_id: verification_id.expose().to_owned(),
+    })
 }
 
 /// Runs one send's transaction and records what happened.
@@ -93,6 +98,7 @@ pub(super) async fn issue(inner: &Inner, issue: Issue<'_>) -> Result<(), FlowErr
     let decoy = inner.hasher.decoy();
     let outbox = inner.outbox.clone();
     let requester = issue.requester.clone();
+    let verification_hash = issue.verification_hash.to_vec();
     let Issue {
         code,
         locale,
@@ -114,6 +120,7 @@ pub(super) async fn issue(inner: &Inner, issue: Issue<'_>) -> Result<(), FlowErr
                     user_type,
                     hash: &hash,
                     decoy: &decoy,
+                    verification_hash: &verification_hash,
                 };
                 stored.write(conn, &outbox, code, locale)
             })
@@ -146,6 +153,7 @@ struct Stored<'a> {
     user_type: UserType,
     hash: &'a [u8],
     decoy: &'a [u8],
+    verification_hash: &'a [u8],
 }
 
 impl Stored<'_> {
@@ -167,15 +175,37 @@ impl Stored<'_> {
         SignupOtp::delete_unlinked_for(conn, email, user_type)?;
         let (case, kind) = match account {
             None => {
-                NewSignupOtp::new(email, user_type, self.hash, now, expires_at).upsert(conn)?;
+                NewSignupOtp::new(
+                    email,
+                    user_type,
+                    self.hash,
+                    Some(self.verification_hash),
+                    now,
+                    expires_at,
+                )
+                .upsert(conn)?;
                 (Case::Signup, EmailKind::SignupCode { code, valid_for })
             }
             Some(account) => {
                 if account.is_active {
-                    NewOtp::new(account.id, self.decoy, now, expires_at).upsert(conn)?;
+                    NewOtp::new(
+                        account.id,
+                        self.decoy,
+                        self.verification_hash,
+                        now,
+                        expires_at,
+                    )
+                    .upsert(conn)?;
                     (Case::AccountExists, EmailKind::AccountExists)
                 } else {
-                    NewOtp::new(account.id, self.hash, now, expires_at).upsert(conn)?;
+                    NewOtp::new(
+                        account.id,
+                        self.hash,
+                        self.verification_hash,
+                        now,
+                        expires_at,
+                    )
+                    .upsert(conn)?;
                     (
                         Case::Activation,
                         EmailKind::ActivationCode { code, valid_for },

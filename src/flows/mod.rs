@@ -32,7 +32,7 @@ pub use password::{HashError, PasswordHashers};
 pub use register::{Registered, Registration};
 pub use throttle::ThrottleReason;
 pub use token::{Opaque, TokenError};
-pub use verify::{RejectReason, Verified, VerifiedFlow, VerifiedOutcome};
+pub use verify::{Carried, RejectReason, Verified, VerifiedFlow, VerifiedOutcome};
 
 use crate::clock::Clock;
 use crate::config::{Keyring, OtpPolicy};
@@ -65,6 +65,9 @@ pub enum FlowError {
     /// The identity already has an account (told only to someone who proved the address).
     #[error("already registered")]
     AlreadyRegistered,
+    /// `VERIFY_REQUIRES_VERIFICATION_ID` is on and the verify carried no id.
+    #[error("verification id required")]
+    VerificationIdRequired,
     #[error(transparent)]
     PasswordHash(#[from] HashError),
     #[error(transparent)]
@@ -173,26 +176,18 @@ impl SignupService {
     }
 
     /// verify-otp: consumes the identity's code if `submitted` matches it, and
-    /// finishes the registration `registration_id` names when it is this
-    /// identity's and still waiting.
+    /// finishes the registration the carried `registration_id` names when it is
+    /// this identity's and still waiting.
     pub async fn verify(
         &self,
         email: EmailAddress,
         user_type: UserType,
         submitted: &str,
         requester: Requester,
-        registration_id: Option<&str>,
+        carried: Carried<'_>,
     ) -> Result<Verified, FlowError> {
         let code = OtpCode::parse(submitted, self.inner.policy.length);
-        verify::verify(
-            &self.inner,
-            email,
-            user_type,
-            code,
-            requester,
-            registration_id,
-        )
-        .await
+        verify::verify(&self.inner, email, user_type, code, requester, carried).await
     }
 
     /// register: with a signup token, creates the account (or activates an

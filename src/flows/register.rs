@@ -215,15 +215,16 @@ async fn without_token(inner: &Inner, registration: Registration) -> Result<Regi
             code: OtpCode::generate(policy.length),
             locale,
             pending: Some(pending),
+            // The registration_id is also the code's verification id.
+            verification_hash: registration_id.hash(),
             via: "register",
         },
     )
     .await?;
-    let receipt = issue::receipt(&policy);
     Ok(Registered::Pending {
         registration_id: registration_id.expose().to_owned(),
-        expires_in: receipt.expires_in,
-        resend_after: receipt.resend_after,
+        expires_in: policy.ttl,
+        resend_after: policy.resend_cooldown,
     })
 }
 

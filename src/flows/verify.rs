@@ -17,8 +17,8 @@ use super::token::Opaque;
 use super::{CodeCheck, FlowError, Inner, OtpHasher};
 use crate::config::OtpPolicy;
 use crate::db::models::{
-    Account, AccountRecord, NewAccount, NewLock, Otp, PendingRegistration, SignupOtp, SignupToken,
-    VerifyLockout,
+    Account, AccountRecord, Attempts, NewAccount, NewLock, Otp, PendingRegistration, SignupOtp,
+    SignupToken, VerifyLockout,
 };
 use crate::db::{self, DbConnection};
 use crate::domain::{EmailAddress, OtpCode, Requester, UserType};
@@ -73,6 +73,8 @@ pub enum RejectReason {
     TooManyAttempts,
     /// This requester is locked out of the identity after too many wrong codes.
     Locked(NaiveDateTime),
+    /// Verification ids are required and this request's is not the code's.
+    OtherSend,
 }
 
 impl RejectReason {
@@ -84,6 +86,7 @@ impl RejectReason {
             RejectReason::AlreadyUsed => "already_used",
             RejectReason::TooManyAttempts => "too_many_attempts",
             RejectReason::Locked(_) => "locked",
+            RejectReason::OtherSend => "other_send",
         }
     }
 }
@@ -99,19 +102,39 @@ enum Proof {
 /// though the request fails.
 type Verdict = Result<(VerifiedFlow, VerifiedOutcome), RejectReason>;
 
+/// What a verify carries besides the code: the id of the send it answers
+/// (`verification_id`, or the `registration_id` of a register, which is both).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Carried<'a> {
+    pub verification_id: Option<&'a str>,
+    pub registration_id: Option<&'a str>,
+}
+
 pub(super) async fn verify(
     inner: &Inner,
     email: EmailAddress,
     user_type: UserType,
     code: Option<OtpCode>,
     requester: Requester,
-    registration_id: Option<&str>,
+    carried: Carried<'_>,
 ) -> Result<Verified, FlowError> {
     let now = inner.clock.now();
     let policy = inner.policy;
     let hasher = inner.hasher.clone();
-    // A registration_id not even shaped like one names no registration.
-    let registration = registration_id.and_then(|id| Opaque::hash_of(id).ok());
+    if policy.require_verification_id
+        && carried.verification_id.is_none()
+        && carried.registration_id.is_none()
+    {
+        return Err(FlowError::VerificationIdRequired);
+    }
+    // An id not even shaped like one names nothing.
+    let registration = carried
+        .registration_id
+        .and_then(|id| Opaque::hash_of(id).ok());
+    let holder = carried
+        .verification_id
+        .and_then(|id| Opaque::hash_of(id).ok())
+        .or(registration);
     let (verdict, locked_now) = {
         let email = email.clone();
         let requester = requester.clone();
@@ -126,6 +149,7 @@ pub(super) async fn verify(
                     code: code.as_ref(),
                     requester: &requester,
                     registration: registration.as_ref().map(|hash| &hash[..]),
+                    holder: holder.as_ref().map(|hash| &hash[..]),
                 };
                 check.run(conn)
             })
@@ -220,6 +244,8 @@ struct Check<'a> {
     code: Option<&'a OtpCode>,
     requester: &'a Requester,
     registration: Option<&'a [u8]>,
+    /// The hash of the id this request carries for the code it answers.
+    holder: Option<&'a [u8]>,
 }
 
 impl Check<'_> {
@@ -285,6 +311,16 @@ impl Check<'_> {
         i32::try_from(self.policy.max_attempts).unwrap_or(i32::MAX)
     }
 
+    /// Whose attempts this request spends on a code made for `verification_hash`.
+    fn whose(&self, verification_hash: Option<&[u8]>) -> Attempts {
+        match (self.holder, verification_hash) {
+            (Some(carried), Some(stored)) if equal_in_constant_time(carried, stored) => {
+                Attempts::Holder
+            }
+            _ => Attempts::Anyone,
+        }
+    }
+
     fn check(&self, stored: &[u8]) -> CodeCheck {
         self.hasher
             .check(self.user_type, self.email, self.code, stored)
@@ -295,7 +331,11 @@ impl Check<'_> {
         conn: &mut DbConnection,
         row: &SignupOtp,
     ) -> diesel::QueryResult<Result<Proof, RejectReason>> {
-        if row.attempts >= self.max_attempts() {
+        let whose = self.whose(row.verification_hash.as_deref());
+        if whose == Attempts::Anyone && self.policy.require_verification_id {
+            return Ok(Err(RejectReason::OtherSend));
+        }
+        if whose.spent(row.attempts, row.holder_attempts) >= self.max_attempts() {
             return Ok(Err(RejectReason::TooManyAttempts));
         }
         match self.check(&row.otp_hash) {
@@ -304,6 +344,7 @@ impl Check<'_> {
                 conn,
                 row.id,
                 &row.otp_hash,
+                whose,
                 self.max_attempts(),
             )?),
             CodeCheck::Right => {
@@ -314,6 +355,7 @@ impl Check<'_> {
                     conn,
                     row.id,
                     &row.otp_hash,
+                    whose,
                     self.max_attempts(),
                     self.now,
                     keep_until,
@@ -335,7 +377,11 @@ impl Check<'_> {
         otp: &Otp,
         account: Account,
     ) -> diesel::QueryResult<Result<Proof, RejectReason>> {
-        if otp.attempts >= self.max_attempts() {
+        let whose = self.whose(otp.verification_hash.as_deref());
+        if whose == Attempts::Anyone && self.policy.require_verification_id {
+            return Ok(Err(RejectReason::OtherSend));
+        }
+        if whose.spent(otp.attempts, otp.holder_attempts) >= self.max_attempts() {
             return Ok(Err(RejectReason::TooManyAttempts));
         }
         let check = match self.check(&otp.otp_hash) {
@@ -348,11 +394,18 @@ impl Check<'_> {
                 conn,
                 otp.id,
                 &otp.otp_hash,
+                whose,
                 self.max_attempts(),
             )?),
             CodeCheck::Right => {
-                let consumed =
-                    Otp::consume(conn, otp.id, &otp.otp_hash, self.max_attempts(), self.now)?;
+                let consumed = Otp::consume(
+                    conn,
+                    otp.id,
+                    &otp.otp_hash,
+                    whose,
+                    self.max_attempts(),
+                    self.now,
+                )?;
                 Ok(if consumed {
                     Ok(Proof::Activation(account))
                 } else {
@@ -431,4 +484,9 @@ impl Check<'_> {
         PendingRegistration::delete_for(conn, self.email, self.user_type)?;
         Ok((flow, VerifiedOutcome::Registered(account)))
     }
+}
+
+/// Byte strings compared without an early exit.
+fn equal_in_constant_time(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |diff, (x, y)| diff | (x ^ y)) == 0
 }

@@ -168,6 +168,12 @@ impl From<FlowError> for ApiError {
                 "already_registered",
                 "An account with this email already exists",
             ),
+            FlowError::VerificationIdRequired => ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "verification_id_required",
+                "Send the verification_id that send-otp answered (or the registration_id of \
+                 register) with the code",
+            ),
             FlowError::PasswordHash(HashError::Busy) => {
                 log::warn!("password hashing is at capacity: a register was turned away");
                 ApiError::new(

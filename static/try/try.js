@@ -8,7 +8,7 @@
 "use strict";
 
 const $ = (id) => document.getElementById(id);
-const state = { email: "", userType: "live", signupToken: null, countdown: null };
+const state = { email: "", userType: "live", verificationId: null, signupToken: null, countdown: null };
 
 // A random key that works outside secure contexts too (crypto.randomUUID does not).
 function newKey() {
@@ -113,6 +113,9 @@ async function sendCode() {
   const result = await actions.send.run({ email: state.email, user_type: state.userType });
   if (!result) return false;
   if (result.ok) {
+    // Verifying with this id spends attempts of this page's own, which nobody
+    // guessing at the address can use up.
+    state.verificationId = result.data.verification_id;
     $("sent-to").textContent = `We sent a code to ${state.email}.`;
     $("expires-in").textContent = String(Math.ceil(result.data.expires_in / 60));
     say(result.data.message);
@@ -157,6 +160,7 @@ $("code-form").addEventListener("submit", (event) => {
   busy($("verify"), async () => {
     const result = await actions.verify.run({
       email: state.email, user_type: state.userType, otp_code: code.value.trim(),
+      verification_id: state.verificationId,
     });
     if (!result) return;
     if (!result.ok) {

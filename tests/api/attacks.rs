@@ -10,7 +10,7 @@ use signup_otp::config::Config;
 use signup_otp::domain::UserType;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-use crate::helpers::{TestApp, TestResponse, wrong_code};
+use crate::helpers::{TestApp, TestResponse, without_ids, wrong_code};
 use crate::on_both_backends;
 use crate::send_otp::create_account;
 
@@ -49,11 +49,7 @@ impl TestApp {
 /// What a client sees of an answer: its status, its body (with the one value
 /// that is new on every answer left out), and the headers that carry meaning.
 fn seen(response: &TestResponse) -> Value {
-    let mut body = response.body.clone();
-    if let Some(id) = body.get_mut("registration_id") {
-        assert_eq!(id.as_str().map(str::len), Some(43));
-        *id = json!("<registration id>");
-    }
+    let body = without_ids(&response.body);
     let header = |name: &str| response.header(name).map(str::to_owned);
     json!({
         "status": response.status,
@@ -159,6 +155,55 @@ on_both_backends! {
         let verified = app.verify_from(OWNER, victim, &code).await;
         assert_eq!(verified.status, 200, "{}", verified.body);
         assert!(verified.body["signup_token"].is_string());
+    }
+
+    async fn a_strangers_guesses_never_spend_the_owners_attempts(backend) {
+        let app = TestApp::spawn_with(backend, behind_a_proxy).await;
+        let victim = "owner@example.com";
+        let sent = app.send_from(OWNER, victim).await;
+        let verification_id = sent.body["verification_id"].as_str().unwrap().to_owned();
+        let code = app.code_in_message(victim, 1).await;
+
+        // A stranger polls wrong codes from network after network, without the id.
+        let mut last = None;
+        for network in 0..12 {
+            let client = format!("2001:db8:0:{network:x}::1");
+            last = Some(app.verify_from(&client, victim, &wrong_code(&code)).await);
+        }
+        last.unwrap().assert_error(429, "too_many_attempts");
+
+        // The owner's client carries its id: its attempts are its own.
+        let owner = json!({"email": victim, "user_type": "live", "otp_code": wrong_code(&code), "verification_id": verification_id});
+        app.post_from(OWNER, VERIFY, &owner).await.assert_error(400, "invalid_otp");
+        let owner = json!({"email": victim, "user_type": "live", "otp_code": code, "verification_id": verification_id});
+        let verified = app.post_from(OWNER, VERIFY, &owner).await;
+        assert_eq!(verified.status, 200, "{}", verified.body);
+    }
+
+    async fn with_verification_ids_required_only_the_asking_client_can_guess(backend) {
+        let app = TestApp::spawn_with(backend, |config| {
+            behind_a_proxy(config);
+            config.otp.require_verification_id = true;
+        })
+        .await;
+        let victim = "guarded@example.com";
+        let sent = app.send_from(OWNER, victim).await;
+        let verification_id = sent.body["verification_id"].as_str().unwrap().to_owned();
+        let code = app.code_in_message(victim, 1).await;
+
+        app.verify_from(STRANGER, victim, &code)
+            .await
+            .assert_error(422, "verification_id_required");
+        // Even the right code, with an id of another send, is refused, and spends nothing.
+        let strangers_id = app.send_from(STRANGER, "elsewhere@example.com").await.body["verification_id"].clone();
+        for _ in 0..10 {
+            let guess = json!({"email": victim, "user_type": "live", "otp_code": code, "verification_id": strangers_id});
+            app.post_from(STRANGER, VERIFY, &guess).await.assert_error(400, "invalid_otp");
+        }
+
+        let owner = json!({"email": victim, "user_type": "live", "otp_code": code, "verification_id": verification_id});
+        let verified = app.post_from(OWNER, VERIFY, &owner).await;
+        assert_eq!(verified.status, 200, "{}", verified.body);
     }
 
     async fn the_mailbox_has_a_daily_ceiling_across_every_network(backend) {

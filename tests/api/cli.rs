@@ -66,7 +66,7 @@ on_both_backends! {
             ("kept@example.com", now + Duration::minutes(10)),
         ] {
             let email = EmailAddress::parse(email).unwrap();
-            NewSignupOtp::new(&email, UserType::Live, &hash, now - Duration::hours(21), expires_at)
+            NewSignupOtp::new(&email, UserType::Live, &hash, None, now - Duration::hours(21), expires_at)
                 .upsert(&mut conn)
                 .unwrap();
         }

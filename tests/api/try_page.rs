@@ -8,8 +8,14 @@ use signup_otp::db::schema;
 
 use crate::helpers::{Backend, TestApp, browser::Browser, wrong_code};
 
+/// The page, on a service that takes a verify only with the id of its send: the
+/// page carries it.
 async fn app_with_page() -> TestApp {
-    TestApp::spawn_with(Backend::Sqlite, |config| config.try_page = true).await
+    TestApp::spawn_with(Backend::Sqlite, |config| {
+        config.try_page = true;
+        config.otp.require_verification_id = true;
+    })
+    .await
 }
 
 /// Where the screenshots go: `TRY_SCREENSHOTS` (the README's images are made with

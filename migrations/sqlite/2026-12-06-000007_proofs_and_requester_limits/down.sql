@@ -1,3 +1,8 @@
+ALTER TABLE otps DROP COLUMN holder_attempts;
+ALTER TABLE otps DROP COLUMN verification_hash;
+ALTER TABLE signup_otps DROP COLUMN holder_attempts;
+ALTER TABLE signup_otps DROP COLUMN verification_hash;
+
 DROP TABLE redis_imports;
 
 DROP TABLE idempotency_keys;

@@ -19,6 +19,6 @@ pub use outbox::{Backlog, NewOutboxMessage, OutboxMessage};
 pub use pending_registration::PendingRegistration;
 pub use redis_import::RedisImport;
 pub use send_limit::{MAILBOX_WIDE, SendLimit};
-pub use signup_otp::{NewSignupOtp, SignupOtp};
+pub use signup_otp::{Attempts, NewSignupOtp, SignupOtp};
 pub use signup_token::SignupToken;
 pub use verify_lockout::{NewLock, VerifyLockout};

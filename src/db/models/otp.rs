@@ -5,7 +5,7 @@
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
-use super::{Account, AccountId};
+use super::{Account, AccountId, Attempts};
 use crate::db::DbConnection;
 use crate::db::schema::otps;
 use crate::db::sql::{Bind, Statement};
@@ -13,15 +13,17 @@ use crate::domain::{EmailAddress, UserType};
 
 /// The account's code, replaced whole when there is one (by live or demo account).
 const UPSERT_LIVE: &str = "\
-    INSERT INTO otps (user_id, otp_hash, attempts, created_at, expires_at) \
-    VALUES (?, ?, ?, ?, ?) ON CONFLICT (user_id) DO UPDATE SET \
-    otp_hash = excluded.otp_hash, attempts = excluded.attempts, \
-    created_at = excluded.created_at, expires_at = excluded.expires_at";
+    INSERT INTO otps (user_id, otp_hash, attempts, created_at, expires_at, \
+    verification_hash, holder_attempts) VALUES (?, ?, ?, ?, ?, ?, 0) ON CONFLICT (user_id) \
+    DO UPDATE SET otp_hash = excluded.otp_hash, attempts = excluded.attempts, \
+    created_at = excluded.created_at, expires_at = excluded.expires_at, \
+    verification_hash = excluded.verification_hash, holder_attempts = 0";
 const UPSERT_DEMO: &str = "\
-    INSERT INTO otps (demo_user_id, otp_hash, attempts, created_at, expires_at) \
-    VALUES (?, ?, ?, ?, ?) ON CONFLICT (demo_user_id) DO UPDATE SET \
-    otp_hash = excluded.otp_hash, attempts = excluded.attempts, \
-    created_at = excluded.created_at, expires_at = excluded.expires_at";
+    INSERT INTO otps (demo_user_id, otp_hash, attempts, created_at, expires_at, \
+    verification_hash, holder_attempts) VALUES (?, ?, ?, ?, ?, ?, 0) ON CONFLICT \
+    (demo_user_id) DO UPDATE SET otp_hash = excluded.otp_hash, attempts = \
+    excluded.attempts, created_at = excluded.created_at, expires_at = excluded.expires_at, \
+    verification_hash = excluded.verification_hash, holder_attempts = 0";
 
 #[derive(Queryable, Selectable, Identifiable)]
 #[diesel(table_name = otps, check_for_backend(diesel::pg::Pg, diesel::sqlite::Sqlite))]
@@ -33,6 +35,10 @@ pub struct Otp {
     pub attempts: i32,
     pub created_at: NaiveDateTime,
     pub expires_at: NaiveDateTime,
+    /// SHA-256 of the id handed to the client that asked for the code.
+    pub verification_hash: Option<Vec<u8>>,
+    /// Attempts spent by requests carrying that id.
+    pub holder_attempts: i32,
 }
 
 /// A code to store for an account; see [`NewOtp::upsert`].
@@ -45,12 +51,14 @@ pub struct NewOtp<'a> {
     pub attempts: i32,
     pub created_at: NaiveDateTime,
     pub expires_at: NaiveDateTime,
+    pub verification_hash: &'a [u8],
 }
 
 impl<'a> NewOtp<'a> {
     pub fn new(
         account: AccountId,
         otp_hash: &'a [u8],
+        verification_hash: &'a [u8],
         created_at: NaiveDateTime,
         expires_at: NaiveDateTime,
     ) -> Self {
@@ -65,6 +73,7 @@ impl<'a> NewOtp<'a> {
             attempts: 0,
             created_at,
             expires_at,
+            verification_hash,
         }
     }
 
@@ -83,6 +92,7 @@ impl<'a> NewOtp<'a> {
                 Bind::Int(self.attempts),
                 Bind::Time(self.created_at),
                 Bind::Time(self.expires_at),
+                Bind::Bytes(self.verification_hash),
             ],
         )
         .execute(conn)?;
@@ -148,11 +158,21 @@ impl Otp {
         conn: &mut DbConnection,
         id: i32,
         compared: &[u8],
+        whose: Attempts,
         max_attempts: i32,
     ) -> QueryResult<bool> {
+        let sql = match whose {
+            Attempts::Anyone => {
+                "UPDATE otps SET attempts = attempts + 1 WHERE id = ? AND otp_hash = ? \
+                 AND attempts < ?"
+            }
+            Attempts::Holder => {
+                "UPDATE otps SET holder_attempts = holder_attempts + 1 WHERE id = ? AND \
+                 otp_hash = ? AND holder_attempts < ?"
+            }
+        };
         let changed = Statement::new(
-            "UPDATE otps SET attempts = attempts + 1 WHERE id = ? AND otp_hash = ? AND \
-             attempts < ?",
+            sql,
             vec![
                 Bind::Int(id),
                 Bind::Bytes(compared),
@@ -170,17 +190,22 @@ impl Otp {
         conn: &mut DbConnection,
         id: i32,
         compared: &[u8],
+        whose: Attempts,
         max_attempts: i32,
         now: NaiveDateTime,
     ) -> QueryResult<bool> {
-        let deleted = diesel::delete(
-            otps::table
-                .filter(otps::id.eq(id))
-                .filter(otps::otp_hash.eq(compared))
-                .filter(otps::attempts.lt(max_attempts))
-                .filter(otps::expires_at.gt(now)),
-        )
-        .execute(conn)?;
+        let code = otps::table
+            .filter(otps::id.eq(id))
+            .filter(otps::otp_hash.eq(compared))
+            .filter(otps::expires_at.gt(now));
+        let deleted = match whose {
+            Attempts::Anyone => {
+                diesel::delete(code.filter(otps::attempts.lt(max_attempts))).execute(conn)?
+            }
+            Attempts::Holder => {
+                diesel::delete(code.filter(otps::holder_attempts.lt(max_attempts))).execute(conn)?
+            }
+        };
         Ok(deleted == 1)
     }
 

@@ -26,6 +26,28 @@ pub struct SignupOtp {
     pub verified_at: Option<NaiveDateTime>,
     pub user_id: Option<i32>,
     pub demo_user_id: Option<i32>,
+    /// SHA-256 of the id handed to the client that asked for the code.
+    pub verification_hash: Option<Vec<u8>>,
+    /// Attempts spent by requests carrying that id.
+    pub holder_attempts: i32,
+}
+
+/// Whose attempts a guess spends: those of the client that asked for the code
+/// (it carries the code's verification id), or everyone else's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Attempts {
+    Anyone,
+    Holder,
+}
+
+impl Attempts {
+    /// How many of these attempts a row has spent.
+    pub fn spent(self, attempts: i32, holder_attempts: i32) -> i32 {
+        match self {
+            Attempts::Anyone => attempts,
+            Attempts::Holder => holder_attempts,
+        }
+    }
 }
 
 /// A code to store for an address; see [`NewSignupOtp::upsert`].
@@ -40,6 +62,7 @@ pub struct NewSignupOtp<'a> {
     pub expires_at: NaiveDateTime,
     pub is_verified: bool,
     pub verified_at: Option<NaiveDateTime>,
+    pub verification_hash: Option<&'a [u8]>,
 }
 
 impl<'a> NewSignupOtp<'a> {
@@ -47,6 +70,7 @@ impl<'a> NewSignupOtp<'a> {
         email: &'a EmailAddress,
         user_type: UserType,
         otp_hash: &'a [u8],
+        verification_hash: Option<&'a [u8]>,
         created_at: NaiveDateTime,
         expires_at: NaiveDateTime,
     ) -> Self {
@@ -59,6 +83,7 @@ impl<'a> NewSignupOtp<'a> {
             expires_at,
             is_verified: false,
             verified_at: None,
+            verification_hash,
         }
     }
 
@@ -67,11 +92,12 @@ impl<'a> NewSignupOtp<'a> {
     pub fn upsert(&self, conn: &mut DbConnection) -> QueryResult<()> {
         Statement::new(
             "INSERT INTO signup_otps (email, user_type, otp_hash, attempts, created_at, \
-             expires_at, is_verified, verified_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON \
-             CONFLICT (email, user_type) DO UPDATE SET otp_hash = excluded.otp_hash, \
-             attempts = excluded.attempts, created_at = excluded.created_at, expires_at = \
-             excluded.expires_at, is_verified = excluded.is_verified, verified_at = \
-             excluded.verified_at",
+             expires_at, is_verified, verified_at, verification_hash, holder_attempts) VALUES \
+             (?, ?, ?, ?, ?, ?, ?, ?, ?, 0) ON CONFLICT (email, user_type) DO UPDATE SET \
+             otp_hash = excluded.otp_hash, attempts = excluded.attempts, created_at = \
+             excluded.created_at, expires_at = excluded.expires_at, is_verified = \
+             excluded.is_verified, verified_at = excluded.verified_at, verification_hash = \
+             excluded.verification_hash, holder_attempts = 0",
             vec![
                 Bind::Text(self.email),
                 Bind::Text(self.user_type),
@@ -81,6 +107,7 @@ impl<'a> NewSignupOtp<'a> {
                 Bind::Time(self.expires_at),
                 Bind::Bool(self.is_verified),
                 Bind::MaybeTime(self.verified_at),
+                Bind::MaybeBytes(self.verification_hash),
             ],
         )
         .execute(conn)?;
@@ -94,8 +121,8 @@ impl NewSignupOtp<'_> {
     pub fn insert_if_absent(&self, conn: &mut DbConnection) -> QueryResult<bool> {
         let inserted = Statement::new(
             "INSERT INTO signup_otps (email, user_type, otp_hash, attempts, created_at, \
-             expires_at, is_verified, verified_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON \
-             CONFLICT (email, user_type) DO NOTHING",
+             expires_at, is_verified, verified_at, verification_hash, holder_attempts) VALUES \
+             (?, ?, ?, ?, ?, ?, ?, ?, ?, 0) ON CONFLICT (email, user_type) DO NOTHING",
             vec![
                 Bind::Text(self.email),
                 Bind::Text(self.user_type),
@@ -105,6 +132,7 @@ impl NewSignupOtp<'_> {
                 Bind::Time(self.expires_at),
                 Bind::Bool(self.is_verified),
                 Bind::MaybeTime(self.verified_at),
+                Bind::MaybeBytes(self.verification_hash),
             ],
         )
         .execute(conn)?;
@@ -140,11 +168,21 @@ impl SignupOtp {
         conn: &mut DbConnection,
         id: i32,
         compared: &[u8],
+        whose: Attempts,
         max_attempts: i32,
     ) -> QueryResult<bool> {
+        let sql = match whose {
+            Attempts::Anyone => {
+                "UPDATE signup_otps SET attempts = attempts + 1 WHERE id = ? AND otp_hash = ? \
+                 AND attempts < ?"
+            }
+            Attempts::Holder => {
+                "UPDATE signup_otps SET holder_attempts = holder_attempts + 1 WHERE id = ? AND \
+                 otp_hash = ? AND holder_attempts < ?"
+            }
+        };
         let changed = Statement::new(
-            "UPDATE signup_otps SET attempts = attempts + 1 WHERE id = ? AND otp_hash = ? \
-             AND attempts < ?",
+            sql,
             vec![
                 Bind::Int(id),
                 Bind::Bytes(compared),
@@ -164,13 +202,24 @@ impl SignupOtp {
         conn: &mut DbConnection,
         id: i32,
         compared: &[u8],
+        whose: Attempts,
         max_attempts: i32,
         now: NaiveDateTime,
         keep_until: NaiveDateTime,
     ) -> QueryResult<bool> {
+        let sql = match whose {
+            Attempts::Anyone => {
+                "UPDATE signup_otps SET is_verified = ?, verified_at = ?, expires_at = ? WHERE \
+                 id = ? AND otp_hash = ? AND is_verified = ? AND attempts < ? AND expires_at > ?"
+            }
+            Attempts::Holder => {
+                "UPDATE signup_otps SET is_verified = ?, verified_at = ?, expires_at = ? WHERE \
+                 id = ? AND otp_hash = ? AND is_verified = ? AND holder_attempts < ? AND \
+                 expires_at > ?"
+            }
+        };
         let changed = Statement::new(
-            "UPDATE signup_otps SET is_verified = ?, verified_at = ?, expires_at = ? WHERE \
-             id = ? AND otp_hash = ? AND is_verified = ? AND attempts < ? AND expires_at > ?",
+            sql,
             vec![
                 Bind::Bool(true),
                 Bind::Time(now),

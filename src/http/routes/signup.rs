@@ -8,7 +8,7 @@ use utoipa::ToSchema;
 use super::register::AccountResponse;
 use super::{email_locale, identity};
 use crate::domain::Requester;
-use crate::flows::{IdempotencyStore, SignupService, VerifiedOutcome};
+use crate::flows::{Carried, IdempotencyStore, SignupService, VerifiedOutcome};
 use crate::http::ApiError;
 use crate::http::DefaultLocale;
 use crate::http::errors::ErrorBody;
@@ -37,7 +37,8 @@ pub struct SendOtpRequest {
 #[schema(example = json!({
     "message": "If the address can receive mail, a verification code is on its way",
     "expires_in": 600,
-    "resend_after": 60
+    "resend_after": 60,
+    "verification_id": "H3q9Tz0LmVb2Kx8Rc1Nw7Yd4Jf6Gs5Ua2Ep9Io3Wk7"
 }))]
 pub struct SendOtpResponse {
     #[schema(value_type = String)]
@@ -46,6 +47,10 @@ pub struct SendOtpResponse {
     pub expires_in: u64,
     /// Seconds until another code may be requested.
     pub resend_after: u64,
+    /// Pass it to verify-otp with the code: the attempts of a verify that carries
+    /// it are this client's own, which a stranger guessing at the address cannot
+    /// use up.
+    pub verification_id: String,
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -59,10 +64,15 @@ pub struct VerifyOtpRequest {
     /// The digits from the email; surrounding spaces are ignored. Anything else
     /// than `OTP_LENGTH` digits is a wrong code.
     pub otp_code: String,
-    /// From register without a signup token: with the right code, that
-    /// registration is finished here (its password becomes the account's). One
-    /// that is unknown, expired or for another address is ignored, and the answer
-    /// carries a signup token instead.
+    /// From send-otp: the attempts of this verify are the asking client's own.
+    /// Required when the service runs with `VERIFY_REQUIRES_VERIFICATION_ID`.
+    #[serde(default)]
+    #[schema(max_length = 64)]
+    pub verification_id: Option<String>,
+    /// From register without a signup token (it is also the code's
+    /// verification id): with the right code, that registration is finished here
+    /// (its password becomes the account's). One that is unknown, expired or for
+    /// another address is ignored, and the answer carries a signup token instead.
     #[serde(default)]
     #[schema(max_length = 64)]
     pub registration_id: Option<String>,
@@ -149,6 +159,7 @@ pub async fn send_otp(
                 message: SENT,
                 expires_in: receipt.expires_in.as_secs(),
                 resend_after: receipt.resend_after.as_secs(),
+                verification_id: receipt.verification_id,
             }))
         },
     )
@@ -177,7 +188,7 @@ pub async fn send_otp(
         (status = 409, description = "`idempotency_key_in_use`: the first request with this key is still running; `already_registered`: the address got an account while its registration waited", body = ErrorBody),
         (status = 413, description = "`payload_too_large`", body = ErrorBody),
         (status = 415, description = "`unsupported_media_type` or `unsupported_content_encoding`", body = ErrorBody),
-        (status = 422, description = "`invalid_request`, `invalid_email` or `invalid_user_type`", body = ErrorBody),
+        (status = 422, description = "`invalid_request`, `invalid_email`, `invalid_user_type`, or `verification_id_required` when the service requires it", body = ErrorBody),
         (status = 429, description = "`too_many_attempts` (send a new code), `verification_locked` (too many wrong codes from this network, with `Retry-After`), `rate_limited` or `too_many_connections`", body = ErrorBody,
             example = json!({"detail": "Too many wrong codes: request a new one", "code": "too_many_attempts"})),
         (status = 503, description = "`database_unavailable`", body = ErrorBody,
@@ -206,7 +217,10 @@ pub async fn verify_otp(
                     user_type,
                     &body.otp_code,
                     requester,
-                    body.registration_id.as_deref(),
+                    Carried {
+                        verification_id: body.verification_id.as_deref(),
+                        registration_id: body.registration_id.as_deref(),
+                    },
                 )
                 .await?;
             let mut response = VerifyOtpResponse {
