@@ -84,8 +84,8 @@ fn serve(config: Config) -> Result<(), Box<dyn std::error::Error + Send + Sync>>
     if config.otp_secret_generated {
         log::warn!(
             "OTP_SECRET is not set: using a random key for this process only. Codes issued \
-             now stop working when the process restarts. Set OTP_SECRET (32+ random characters) \
-             for anything but a trial run."
+             now stop working when the process restarts. Set OTP_SECRET (32+ random bytes as \
+             base64 or hex: `openssl rand -base64 32`) for anything but a trial run."
         );
     }
     actix_web::rt::System::new().block_on(async move {
