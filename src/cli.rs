@@ -32,7 +32,8 @@ pub fn migrate(config: &Config, revert: bool) -> CliResult {
     Ok(())
 }
 
-/// Asks the local service for `/health`: success only on a 200 within 3 s.
+/// Asks the local service for `/health/ready`: success only on a 200 within 3 s,
+/// so a container whose database is gone reports unhealthy.
 pub fn healthcheck(config: &Config) -> CliResult {
     use std::io::{Read, Write};
     use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, TcpStream};
@@ -49,14 +50,14 @@ pub fn healthcheck(config: &Config) -> CliResult {
     let mut stream = TcpStream::connect_timeout(&addr, timeout)?;
     stream.set_read_timeout(Some(timeout))?;
     stream.set_write_timeout(Some(timeout))?;
-    stream.write_all(b"GET /health HTTP/1.0\r\nHost: localhost\r\n\r\n")?;
+    stream.write_all(b"GET /health/ready HTTP/1.0\r\nHost: localhost\r\n\r\n")?;
     let mut response = String::new();
     stream.read_to_string(&mut response)?;
     let status = response.lines().next().unwrap_or_default();
     if status.split_whitespace().nth(1) == Some("200") {
         Ok(())
     } else {
-        Err(format!("/health answered {status:?}").into())
+        Err(format!("/health/ready answered {status:?}").into())
     }
 }
 

@@ -42,8 +42,9 @@ enum Command {
         #[arg(long, default_value = "signup_otp:")]
         prefix: String,
     },
-    /// Exit 0 if the service on BIND_ADDR answers /health, 1 otherwise (for
-    /// container health checks, where no curl is at hand).
+    /// Exit 0 if the service on BIND_ADDR answers /health/ready (it runs and
+    /// reaches its database), 1 otherwise: the container health check, where no
+    /// curl is at hand.
     Healthcheck,
 }
 
