@@ -290,6 +290,39 @@ on_both_backends! {
         assert_eq!(registered.body["email"], "victim+1@example.com");
     }
 
+    async fn ip_quotas_count_ipv6_by_64_read_hops_with_ports_and_believe_nothing_past_garbage(backend) {
+        let app = TestApp::spawn_with(backend, |config| {
+            behind_a_proxy(config);
+            config.rate_limits.enabled = true;
+            config.rate_limits.send_per_minute = 1;
+            config.rate_limits.send_per_hour = 100;
+        })
+        .await;
+        let app = &app;
+        let send = |hops: &'static str, email: &'static str| async move {
+            app.post_json_with(
+                SEND,
+                &json!({"email": email, "user_type": "live"}),
+                &[("x-forwarded-for", hops)],
+            )
+            .await
+        };
+
+        // Two addresses of one /64: one client.
+        assert_eq!(send("2001:db8:7:7::1", "a1@example.com").await.status, 200);
+        send("2001:db8:7:7:ffff::2", "a2@example.com").await.assert_error(429, "rate_limited");
+        assert_eq!(send("2001:db8:7:8::1", "a3@example.com").await.status, 200, "the next /64 is another client");
+        // A hop with a port is its address.
+        assert_eq!(send("198.51.100.9:40000", "b1@example.com").await.status, 200);
+        send("198.51.100.9:40001", "b2@example.com").await.assert_error(429, "rate_limited");
+        assert_eq!(send("[2001:db8:9:9::1]:443", "c1@example.com").await.status, 200);
+        send("2001:db8:9:9::5", "c2@example.com").await.assert_error(429, "rate_limited");
+        // What a client writes left of a hop that is not an address is not believed:
+        // all such requests count as the proxy that reported them.
+        assert_eq!(send("203.0.113.1, unknown", "d1@example.com").await.status, 200);
+        send("203.0.113.2, unknown", "d2@example.com").await.assert_error(429, "rate_limited");
+    }
+
     async fn a_body_that_never_arrives_is_cut_off(backend) {
         let app = TestApp::spawn_with(backend, |config| {
             config.resources.body_timeout = Duration::from_secs(1);

@@ -108,3 +108,58 @@ fn an_unknown_database_scheme_is_refused() {
     assert_eq!(output.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&output.stderr).contains("invalid DATABASE_URL"));
 }
+
+/// The binary with exactly `env` (and PATH); its exit status and standard error.
+fn run_with(args: &[&str], env: &[(&str, &str)]) -> (Option<i32>, String) {
+    let output = Command::new(env!("CARGO_BIN_EXE_signup-otp"))
+        .args(args)
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .envs(env.iter().copied())
+        .output()
+        .expect("the binary runs");
+    (
+        output.status.code(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn a_weak_secret_stops_every_command_naming_the_variable() {
+    for weak in [
+        "a".repeat(40),
+        "test-secret-test-secret-test-secret".to_owned(),
+    ] {
+        let (code, stderr) = run_with(
+            &["migrate"],
+            &[
+                ("DATABASE_URL", "sqlite://unused.db"),
+                ("OTP_SECRET", &weak),
+            ],
+        );
+        assert_eq!(code, Some(2), "{stderr}");
+        assert!(stderr.contains("invalid OTP_SECRET"), "{stderr}");
+        assert!(stderr.contains("openssl rand -base64 32"), "{stderr}");
+        assert!(
+            !stderr.contains(&weak),
+            "the secret is not echoed: {stderr}"
+        );
+    }
+}
+
+#[test]
+fn serving_postgres_without_a_chosen_mail_transport_is_refused() {
+    // Refused before anything is reached: no database is needed for this.
+    let (code, stderr) = run_with(
+        &["serve"],
+        &[
+            ("DATABASE_URL", "postgres://nobody@127.0.0.1:1/none"),
+            ("OTP_SECRET", SECRET),
+            ("BIND_ADDR", "127.0.0.1:0"),
+            ("METRICS_ADDR", "127.0.0.1:0"),
+        ],
+    );
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(stderr.contains("invalid MAIL_TRANSPORT"), "{stderr}");
+    assert!(stderr.contains("would print every code"), "{stderr}");
+}

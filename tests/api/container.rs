@@ -45,8 +45,15 @@ fn the_image_is_built_in_stages_with_a_dependency_layer() {
         ],
         "build, or a binary built outside; then the runtime stage"
     );
-    assert!(arg_default("BUILD_IMAGE").starts_with("rust:1.95"), "pinned toolchain");
-    assert_eq!(arg_default("BINARY_FROM"), "build", "users build from source");
+    assert!(
+        arg_default("BUILD_IMAGE").starts_with("rust:1.95"),
+        "pinned toolchain"
+    );
+    assert_eq!(
+        arg_default("BINARY_FROM"),
+        "build",
+        "users build from source"
+    );
     let manifest = dockerfile.find("COPY Cargo.toml Cargo.lock").unwrap();
     let sources = dockerfile.find("COPY src src").unwrap();
     let first_build = dockerfile.find("cargo build --release --locked").unwrap();

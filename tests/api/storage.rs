@@ -145,3 +145,36 @@ on_both_backends! {
         }
     }
 }
+
+/// A consumed code or a counted attempt must survive the machine losing power:
+/// with WAL, only synchronous=FULL syncs each commit. (A SQLite setting.)
+#[actix_web::test]
+async fn sqlite_syncs_every_commit_to_disk() {
+    let app = TestApp::spawn(crate::helpers::Backend::Sqlite).await;
+    let synchronous: i32 = app.with_conn(|conn| {
+        diesel::sql_query("PRAGMA synchronous")
+            .get_result::<Synchronous>(conn)
+            .unwrap()
+            .synchronous
+    });
+    assert_eq!(synchronous, 2, "FULL");
+    let mode: String = app.with_conn(|conn| {
+        diesel::sql_query("PRAGMA journal_mode")
+            .get_result::<JournalMode>(conn)
+            .unwrap()
+            .journal_mode
+    });
+    assert_eq!(mode, "wal");
+}
+
+#[derive(diesel::QueryableByName)]
+struct Synchronous {
+    #[diesel(sql_type = diesel::sql_types::Integer)]
+    synchronous: i32,
+}
+
+#[derive(diesel::QueryableByName)]
+struct JournalMode {
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    journal_mode: String,
+}
