@@ -41,7 +41,7 @@ drop_database() {
 start_service() {
     local db_url=$1; shift
     local port; port=$(free_port)
-    env DATABASE_URL="$db_url" BIND_ADDR="127.0.0.1:$port" METRICS_ADDR=127.0.0.1:0 IP_RATE_LIMITS=off \
+    env DATABASE_URL="$db_url" BIND_ADDR="127.0.0.1:$port" METRICS_ADDR=127.0.0.1:0 IP_RATE_LIMITS=off MAX_CONNECTIONS_PER_CLIENT=100000 \
         OTP_SECRET=Zk3pR8vQ1mW6tY0cN4xB7hJ2sD9fL5gA3eU8iO1rT6w= RUST_LOG=warn \
         MAIL_TRANSPORT=file MAIL_DIR="$WORK/mail" "$@" "$BIN" serve > "$WORK/api.log" 2>&1 &
     API_PID=$!

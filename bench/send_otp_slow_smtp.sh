@@ -30,7 +30,7 @@ run() { # backend smtp_delay_ms
         psql "$BENCH_DATABASE_URL" -qc "CREATE DATABASE $name" >/dev/null
         db_url=$(python3 -c 'import sys, urllib.parse as u; p = u.urlparse(sys.argv[1]); print(p._replace(path="/" + sys.argv[2]).geturl())' "$BENCH_DATABASE_URL" "$name")
     fi
-    DATABASE_URL="$db_url" BIND_ADDR="127.0.0.1:$api_port" METRICS_ADDR=127.0.0.1:0 MAIL_TRANSPORT=smtp \
+    DATABASE_URL="$db_url" BIND_ADDR="127.0.0.1:$api_port" METRICS_ADDR=127.0.0.1:0 MAX_CONNECTIONS_PER_CLIENT=100000 MAIL_TRANSPORT=smtp \
         SMTP_URL="smtp://127.0.0.1:$smtp_port" OTP_SECRET=Zk3pR8vQ1mW6tY0cN4xB7hJ2sD9fL5gA3eU8iO1rT6w= \
         IP_RATE_LIMITS=off RUST_LOG=warn "$BIN" serve > "$WORK/api.log" 2>&1 &
     api_pid=$!

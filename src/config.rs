@@ -238,11 +238,13 @@ impl Keyring {
     }
 }
 
-/// Whether `raw` is a key made of real randomness: base64 (standard or URL-safe,
-/// padded or not) or hex that decodes to at least 32 bytes, and those bytes not
-/// low in variety (`AAAA…`, a repeated pattern). A passphrase, a word or a
-/// keyboard walk is refused. The key is used as written (the text's bytes), so
-/// a key that worked before keeps its meaning.
+/// Whether `raw` looks like a generated key: base64 (standard or URL-safe, padded
+/// or not) or hex that decodes to at least 32 bytes, and neither low in variety
+/// (`AAAA…`) nor a repeated pattern. A sentence or a short word is refused; a
+/// made-up string that happens to be in base64's alphabet cannot be told from a
+/// random one, which is why the documentation says to generate the key. The key
+/// is used as written (the text's bytes), so a key that worked before keeps its
+/// meaning.
 pub fn check_secret(raw: &str) -> Result<(), String> {
     use base64::Engine;
     use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD, URL_SAFE, URL_SAFE_NO_PAD};

@@ -132,6 +132,8 @@ impl Application {
             body_timeout: BodyTimeout(config.resources.body_timeout),
             try_page: config.try_page,
         };
+        let workers = std::thread::available_parallelism().map_or(2, usize::from);
+        let per_worker = connections_per_worker(workers);
         let connections = Connections::new(
             config.resources.connections_per_client,
             client_ip,
@@ -186,6 +188,8 @@ impl Application {
         // idle between requests beyond both is shut down (see `http::client`).
         .client_request_timeout(REQUEST_HEAD_TIMEOUT)
         .keep_alive(KEEP_ALIVE)
+        .workers(workers)
+        .max_connections(per_worker)
         .shutdown_timeout(config.shutdown_grace.as_secs())
         // Signals are handled in `run_until_stopped`, installed before the
         // service says it is listening.
@@ -287,6 +291,21 @@ impl Application {
         log::info!("stopped");
         result
     }
+}
+
+/// How many connections each worker may hold so that the process never runs out
+/// of file descriptors (past the limit it stops accepting for a moment instead
+/// of failing): the soft limit on open files is raised to the hard one first,
+/// and each client connection holds two descriptors (its socket, and the handle
+/// its idle watchdog shuts it with).
+fn connections_per_worker(workers: usize) -> usize {
+    /// Kept for the database pool, the operations listener, files and logs.
+    const RESERVED: u64 = 256;
+    let limit = rlimit::increase_nofile_limit(u64::MAX).unwrap_or(1024);
+    let per_worker = limit.saturating_sub(RESERVED) / 2 / workers.max(1) as u64;
+    usize::try_from(per_worker)
+        .unwrap_or(25_000)
+        .clamp(16, 25_000)
 }
 
 /// Binds `addr`; the port it got (for port 0).

@@ -73,13 +73,17 @@ size=$(podman image inspect "$IMAGE" --format '{{.Size}}')
 echo "image $IMAGE: $(( size / 1024 / 1024 )) MiB"
 probe=$(podman create "$IMAGE")
 containers+=("$probe")
-if podman export "$probe" | tar -t | grep -qE '^(\./)?(usr/)?bin/(ba|da)?sh$'; then
+# Listed to a file first: `grep -q` ending a pipeline early would fail it.
+podman export "$probe" | tar -t > "$work/files"
+[ "$(wc -l < "$work/files")" -gt 100 ] || fail "the image's file list is short: $(wc -l < "$work/files") files"
+grep -qE '^(\./)?usr/local/bin/signup-otp$' "$work/files" || fail "the binary is not in the image"
+if grep -qE '^(\./)?(usr/)?s?bin/(ba|da|a)?sh$' "$work/files"; then
     fail "the image has a shell"
 fi
-echo "no shell in the image"
+echo "no shell in the image ($(wc -l < "$work/files") files)"
 [ "$(podman image inspect "$IMAGE" --format '{{.Config.User}}')" = "65532:65532" ] || fail "the image's user"
-podman image inspect "$IMAGE" --format '{{json .Config.Healthcheck}}' | grep -q healthcheck \
-    || fail "the image has no HEALTHCHECK (build with --format docker)"
+podman image inspect "$IMAGE" --format '{{json .Config.Healthcheck}}' > "$work/healthcheck"
+grep -q healthcheck "$work/healthcheck" || fail "the image has no HEALTHCHECK (build with --format docker)"
 
 smtp=$(free_port)
 python3 .ci/container/smtp_sink.py "$smtp" "$work/mail" &
@@ -171,8 +175,9 @@ done
 stop_started=$(millis)
 podman stop -t 30 otp-pg >/dev/null 2>>"$work/podman.log" &
 stop_pid=$!
-for _ in $(seq 1 500); do podman logs otp-pg 2>&1 | grep -q SIGTERM && break; sleep 0.02; done
-podman logs otp-pg 2>&1 | grep -q SIGTERM || fail "the service never saw SIGTERM"
+saw_sigterm() { podman logs otp-pg > "$work/pg.log" 2>&1; grep -q SIGTERM "$work/pg.log"; }
+for _ in $(seq 1 500); do saw_sigterm && break; sleep 0.02; done
+saw_sigterm || fail "the service never saw SIGTERM"
 echo "COMMIT;" >&3
 exec 3>&-
 wait "$psql_pid"

@@ -119,7 +119,8 @@ impl FromRequest for Requester {
 
 /// Open connections per client network. Each accepted connection takes a
 /// [`ConnectionSlot`] (kept in the connection's data, given back when it closes);
-/// one over the limit is answered 429 and closed at its first request.
+/// one over the limit is shut at once (or, if it could not be, answered 429 and
+/// closed at its first request).
 ///
 /// The slot also watches the connection between requests. actix-web bounds the
 /// time to a connection's *first* request head; on a kept-alive connection the
@@ -222,8 +223,20 @@ impl Connections {
             since: Instant::now(),
             last_ms: AtomicU64::new(0),
         });
+        // Beyond the limit the connection is shut at once: a client that opens
+        // connections and sends nothing must not hold descriptors for it.
+        let socket = match socket {
+            Some(socket) if over_limit => {
+                let _ = socket.shutdown(std::net::Shutdown::Both);
+                None
+            }
+            socket => socket,
+        };
+        let watching = socket.is_some();
         let socket = Arc::new(Mutex::new(socket));
-        let watchdog = watch(activity.clone(), socket.clone(), self.idle_limit);
+        let watchdog = watching
+            .then(|| watch(activity.clone(), socket.clone(), self.idle_limit))
+            .flatten();
         data.insert(ConnectionSlot {
             open: self.open.clone(),
             network,

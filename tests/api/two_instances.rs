@@ -28,6 +28,7 @@ impl Pair {
             ("MAIL_TRANSPORT", "smtp"),
             ("SMTP_URL", smtp_url.as_str()),
             ("IP_RATE_LIMITS", "off"),
+            ("MAX_CONNECTIONS_PER_CLIENT", "1000"),
         ];
         // The first applies the migrations; the second finds them applied.
         let first = start(&env);

@@ -92,7 +92,11 @@ pub fn test_config(db: &TestDb, smtp: &SmtpListener) -> Config {
         idempotency_ttl: Duration::from_secs(600),
         default_locale: Locale::En,
         try_page: false,
-        resources: ResourceLimits::default(),
+        // Tests open many connections from one address; the limit has its own tests.
+        resources: ResourceLimits {
+            connections_per_client: 1000,
+            ..ResourceLimits::default()
+        },
     }
 }
 
