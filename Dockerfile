@@ -28,6 +28,7 @@ RUN mkdir src \
     && touch src/lib.rs \
     && cargo build --release --locked \
     && rm -rf src
+COPY build.rs build.rs
 COPY src src
 COPY migrations migrations
 COPY templates templates

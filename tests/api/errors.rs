@@ -89,29 +89,12 @@ on_both_backends! {
 }
 
 #[actix_web::test]
+#[cfg_attr(
+    not(postgres_tests),
+    ignore = "needs TEST_DATABASE_URL (a PostgreSQL server)"
+)]
 async fn a_database_outage_is_a_503_and_the_service_recovers_by_itself() {
-    let Some(admin_url) = postgres_url() else {
-        eprintln!("TEST_DATABASE_URL is not set: PostgreSQL outage test not run");
-        return;
-    };
-    let target = url::Url::parse(&admin_url).unwrap();
-    let proxy = TcpProxy::start(format!(
-        "{}:{}",
-        target.host_str().unwrap_or("127.0.0.1"),
-        target.port().unwrap_or(5432)
-    ))
-    .await;
-    let proxied = proxy.port;
-    let app = TestApp::spawn_with(Backend::Postgres, |config| {
-        let signup_otp::config::DatabaseUrl::Postgres(raw) = &config.database else {
-            unreachable!("a PostgreSQL test database")
-        };
-        let mut url = url::Url::parse(raw).unwrap();
-        url.set_port(Some(proxied)).unwrap();
-        config.database = signup_otp::config::DatabaseUrl::parse(url.as_str()).unwrap();
-        config.db_pool_timeout = Duration::from_secs(1);
-    })
-    .await;
+    let (app, proxy) = app_behind_a_proxy(Duration::from_secs(1)).await;
     let acknowledged = app.send_and_read_code("before@example.com", "live").await;
 
     proxy.cut();
@@ -145,8 +128,8 @@ async fn a_database_outage_is_a_503_and_the_service_recovers_by_itself() {
 }
 
 /// The test database, reached through a proxy the test controls.
-async fn app_behind_a_proxy(pool_timeout: Duration) -> Option<(TestApp, TcpProxy)> {
-    let admin_url = postgres_url()?;
+async fn app_behind_a_proxy(pool_timeout: Duration) -> (TestApp, TcpProxy) {
+    let admin_url = postgres_url().expect("TEST_DATABASE_URL");
     let target = url::Url::parse(&admin_url).unwrap();
     let proxy = TcpProxy::start(format!(
         "{}:{}",
@@ -165,18 +148,19 @@ async fn app_behind_a_proxy(pool_timeout: Duration) -> Option<(TestApp, TcpProxy
         config.db_pool_timeout = pool_timeout;
     })
     .await;
-    Some((app, proxy))
+    (app, proxy)
 }
 
 /// A network that silently drops packets: connections stay open and nothing
 /// comes back. Every request is answered (the client would fail after 30 s),
 /// and answered 503, not left hanging; the service then recovers by itself.
 #[actix_web::test]
+#[cfg_attr(
+    not(postgres_tests),
+    ignore = "needs TEST_DATABASE_URL (a PostgreSQL server)"
+)]
 async fn a_database_that_stops_answering_without_closing_is_a_503() {
-    let Some((app, proxy)) = app_behind_a_proxy(Duration::from_secs(1)).await else {
-        eprintln!("TEST_DATABASE_URL is not set: PostgreSQL stall test not run");
-        return;
-    };
+    let (app, proxy) = app_behind_a_proxy(Duration::from_secs(1)).await;
     let acknowledged = app.send_and_read_code("before@example.com", "live").await;
 
     proxy.stall();

@@ -67,10 +67,9 @@ async fn the_page_is_off_unless_enabled() {
 }
 
 #[actix_web::test]
+#[cfg_attr(not(browser_tests), ignore = "needs Debian's chromium")]
 async fn a_visitor_signs_up_in_a_real_browser() {
-    let Some(browser) = Browser::launch() else {
-        return;
-    };
+    let browser = Browser::launch();
     let app = app_with_page().await;
     let mut page = browser.open(&format!("{}/try", app.address)).await;
     let email = "browser@example.com";
@@ -166,10 +165,9 @@ async fn a_visitor_signs_up_in_a_real_browser() {
 /// An account that existed before, inactive, with a password nobody proved: the
 /// page asks for a password after the code, and that one is the account's now.
 #[actix_web::test]
+#[cfg_attr(not(browser_tests), ignore = "needs Debian's chromium")]
 async fn an_inactive_account_gets_the_password_typed_after_its_code() {
-    let Some(browser) = Browser::launch() else {
-        return;
-    };
+    let browser = Browser::launch();
     let app = app_with_page().await;
     let old = crate::activation::legacy_hash("set-by-somebody-else");
     crate::send_otp::create_account_with_password(
