@@ -30,14 +30,26 @@ impl Clock for SystemClock {
 
 /// A clock that runs at the system's pace plus an offset that can be moved forward,
 /// so that tests (and drills) can let an expiry or a cooldown pass without waiting.
+/// Frozen, it stands still but for those moves: then a wait it reports is exact,
+/// however long the test takes between two requests.
 #[derive(Debug, Default, Clone)]
 pub struct ShiftedClock {
     offset_micros: Arc<AtomicI64>,
+    /// Microseconds since the epoch it stands at, or 0 while it runs.
+    frozen_at_micros: Arc<AtomicI64>,
 }
 
 impl ShiftedClock {
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// Stops this clock (and every clone of it) where it is; `advance` still moves it.
+    pub fn freeze(&self) {
+        let now = Utc::now().timestamp_micros();
+        let _ = self
+            .frozen_at_micros
+            .compare_exchange(0, now, Ordering::SeqCst, Ordering::SeqCst);
     }
 
     /// Moves this clock (and every clone of it) forward by `by`.
@@ -49,7 +61,11 @@ impl ShiftedClock {
 
 impl Clock for ShiftedClock {
     fn now_utc(&self) -> DateTime<Utc> {
-        Utc::now() + Duration::microseconds(self.offset_micros.load(Ordering::SeqCst))
+        let offset = Duration::microseconds(self.offset_micros.load(Ordering::SeqCst));
+        match self.frozen_at_micros.load(Ordering::SeqCst) {
+            0 => Utc::now() + offset,
+            frozen => DateTime::from_timestamp_micros(frozen).unwrap_or_default() + offset,
+        }
     }
 }
 
@@ -61,6 +77,17 @@ mod tests {
     fn stored_times_have_whole_microseconds() {
         let now = SystemClock.now();
         assert_eq!(now.and_utc().timestamp_subsec_nanos() % 1_000, 0);
+    }
+
+    #[test]
+    fn a_frozen_clock_stands_still_but_for_its_moves() {
+        let clock = ShiftedClock::new();
+        clock.freeze();
+        let first = clock.now();
+        std::thread::sleep(std::time::Duration::from_millis(2));
+        assert_eq!(clock.now(), first);
+        clock.clone().advance(Duration::seconds(61));
+        assert_eq!(clock.now(), first + Duration::seconds(61));
     }
 
     #[test]

@@ -423,15 +423,7 @@ on_both_backends! {
             let read = socket.read(&mut answer).await.ok()?;
             answer[..read].starts_with(b"HTTP/1.1 200").then_some(())
         };
-        let mut again = None;
-        for _ in 0..100 {
-            again = served().await;
-            if again.is_some() {
-                break;
-            }
-            actix_web::rt::time::sleep(Duration::from_millis(50)).await;
-        }
-        assert!(again.is_some(), "a client under its limit is served");
+        crate::helpers::eventually("a client under its limit is served", served).await;
     }
 
     async fn compressed_bodies_are_refused_before_they_are_read(backend) {

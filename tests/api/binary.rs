@@ -8,6 +8,8 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
+use crate::helpers::eventually_blocking;
+
 pub struct Server {
     child: Child,
     pub address: String,
@@ -105,11 +107,10 @@ async fn post(client: &awc::Client, url: String, body: Value) -> (u16, Value) {
     (response.status().as_u16(), body)
 }
 
-/// The code in the only `.eml` file in `dir` (which it removes).
-/// Waits (at most 10 s) for the courier to write it.
+/// The code in the only `.eml` file in `dir` (which it removes), once the
+/// courier has written it.
 fn code_in_mail_dir(dir: &std::path::Path) -> String {
-    let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    let files = loop {
+    let files = eventually_blocking("the courier writes the email", || {
         let files: Vec<_> = std::fs::read_dir(dir)
             .map(|entries| {
                 entries
@@ -118,11 +119,8 @@ fn code_in_mail_dir(dir: &std::path::Path) -> String {
                     .collect()
             })
             .unwrap_or_default();
-        if !files.is_empty() || std::time::Instant::now() > deadline {
-            break files;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    };
+        (!files.is_empty()).then_some(files)
+    });
     assert_eq!(files.len(), 1, "one email written: {files:?}");
     let message = std::fs::read_to_string(&files[0]).unwrap();
     std::fs::remove_file(&files[0]).unwrap();
@@ -247,16 +245,12 @@ async fn no_code_password_or_token_reaches_the_log() {
     assert!(metrics.contains("USER_REGISTERED"), "{metrics}");
 }
 
-/// Waits (at most 10 s) until the log contains `needle`; returns the log.
+/// The log, once it contains `needle`.
 fn wait_for_log(server: &Server, needle: &str) -> String {
-    let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    loop {
+    eventually_blocking(&format!("the log says {needle:?}"), || {
         let log = server.log.lock().unwrap().clone();
-        if log.contains(needle) || std::time::Instant::now() > deadline {
-            return log;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
+        log.contains(needle).then_some(log)
+    })
 }
 
 #[actix_web::test]
@@ -317,17 +311,9 @@ async fn sigterm_stops_the_service_cleanly() {
         .unwrap();
     assert!(status.success());
 
-    let deadline = std::time::Instant::now() + Duration::from_secs(20);
-    let exit = loop {
-        if let Some(exit) = server.child.try_wait().unwrap() {
-            break exit;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "still running after SIGTERM"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    };
+    let exit = eventually_blocking("the process exits after SIGTERM", || {
+        server.child.try_wait().unwrap()
+    });
     assert!(exit.success(), "{exit:?}");
     let log = wait_for_log(&server, "stopped");
     assert!(log.contains("stopped"), "{log}");

@@ -349,14 +349,10 @@ async fn a_concurrent_repeat_gets_409_while_the_first_runs() {
     let first = app.post_with_key(SEND, &body, "together");
     let second = async {
         // Once the first holds the key (its row is there, unanswered), repeat.
-        let deadline = std::time::Instant::now() + Duration::from_secs(10);
-        while stored_keys(&app).is_empty() {
-            assert!(
-                std::time::Instant::now() < deadline,
-                "the first never claimed its key"
-            );
-            actix_web::rt::time::sleep(Duration::from_millis(10)).await;
-        }
+        crate::helpers::eventually("the first claims its key", || {
+            crate::helpers::holds(!stored_keys(&app).is_empty())
+        })
+        .await;
         let second = app.post_with_key(SEND, &body, "together").await;
         diesel::sql_query("COMMIT").execute(&mut **holder).unwrap();
         second

@@ -11,7 +11,7 @@ use signup_otp::db::models::OutboxMessage;
 use signup_otp::db::schema;
 use signup_otp::domain::{EmailAddress, OtpCode, UserType};
 
-use crate::helpers::{Backend, Mode, SmtpListener, TestApp, TestDb, code_in};
+use crate::helpers::{Backend, Mode, SmtpListener, TestApp, TestDb, code_in, eventually, holds};
 use crate::on_both_backends;
 
 fn queued(app: &TestApp) -> Vec<OutboxMessage> {
@@ -32,14 +32,10 @@ fn slow_retries(config: &mut signup_otp::config::Config) {
 
 /// Waits until every queued message has failed at least once.
 pub async fn wait_for_failed_attempts(app: &TestApp) {
-    let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    while queued(app).iter().any(|m| m.attempts == 0) {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the courier never tried"
-        );
-        actix_web::rt::time::sleep(Duration::from_millis(20)).await;
-    }
+    eventually("the courier tries every message", || {
+        holds(queued(app).iter().all(|m| m.attempts > 0))
+    })
+    .await;
 }
 
 on_both_backends! {
@@ -108,14 +104,18 @@ on_both_backends! {
     async fn an_email_whose_code_expired_while_the_relay_was_down_is_abandoned(backend) {
         let app = TestApp::spawn_with(backend, slow_retries).await;
         app.smtp.set_mode(Mode::Refuse);
-        app.send_otp("toolate@example.com", "live").await;
+        assert_eq!(app.send_otp("toolate@example.com", "live").await.status, 200);
         wait_for_failed_attempts(&app).await;
+        assert_eq!(app.outbox_len(), 1, "the email waits for the relay");
 
         app.advance(Duration::from_secs(601));
         app.smtp.set_mode(Mode::Accept);
         app.wait_for_empty_outbox().await;
 
         assert!(app.smtp.messages_to("toolate@example.com").is_empty());
+        let metrics = app.metrics().await;
+        let abandoned = "signup_otp_events_total{event=\"OTP_EMAIL_ABANDONED\",user_type=\"live\",reason=\"expired\",kind=\"signup_code\"} 1";
+        assert!(metrics.contains(abandoned), "abandoned, not lost: {metrics}");
     }
 
     async fn a_resend_drops_the_unsent_email_of_the_code_it_replaces(backend) {

@@ -170,7 +170,20 @@ async fn instances_starting_together_on_a_fresh_database_both_come_up() {
         .into_iter()
         .map(|s| s.join().expect("every instance starts"))
         .collect();
-    assert_eq!(servers.len(), 3);
+    let client = awc::Client::default();
+    for server in &servers {
+        let ready = client
+            .get(format!("{}/health/ready", server.address))
+            .send()
+            .await
+            .expect("each instance answers");
+        assert_eq!(
+            ready.status(),
+            200,
+            "{} is ready on the migrated database",
+            server.address
+        );
+    }
 }
 
 #[actix_web::test]

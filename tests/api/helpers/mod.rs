@@ -207,16 +207,9 @@ impl TestApp {
         })
     }
 
-    /// Waits (at most 10 s) until the outbox is empty.
+    /// Waits until the outbox is empty.
     pub async fn wait_for_empty_outbox(&self) {
-        let deadline = std::time::Instant::now() + Duration::from_secs(10);
-        while self.outbox_len() > 0 {
-            assert!(
-                std::time::Instant::now() < deadline,
-                "the outbox never emptied"
-            );
-            actix_web::rt::time::sleep(Duration::from_millis(20)).await;
-        }
+        eventually("the outbox empties", || holds(self.outbox_len() == 0)).await;
     }
 
     /// A service on this app's database, for calling the flows directly.
@@ -343,6 +336,25 @@ impl TestApp {
         self.code_in_message(&mailbox, before + 1).await
     }
 
+    /// Sends `code` (instead of a random one) to `address` through the flows,
+    /// as the original service's `force_otp_code` did: for tests that need two
+    /// codes known to differ.
+    pub async fn send_code(
+        &self,
+        address: &str,
+        user_type: signup_otp::domain::UserType,
+        code: &str,
+    ) {
+        self.service()
+            .send_code(
+                signup_otp::domain::EmailAddress::parse(address).unwrap(),
+                user_type,
+                signup_otp::domain::OtpCode::parse(code, code.len()).unwrap(),
+            )
+            .await
+            .expect("the code is sent");
+    }
+
     /// Moves the service's clock forward.
     pub fn advance(&self, by: Duration) {
         self.clock.advance(chrono::Duration::from_std(by).unwrap());
@@ -358,17 +370,50 @@ impl TestApp {
     }
 }
 
-/// Waits (at most 10 s) until `condition` holds, looking every 10 ms: for a state
-/// another task or process reaches, which nothing announces.
-pub async fn eventually(what: &str, mut condition: impl FnMut() -> bool) {
-    let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    while !condition() {
+/// How long a test waits for something another task or process does, which
+/// nothing announces (a delivery, a cleanup, a lock being taken).
+const PATIENCE: Duration = Duration::from_secs(20);
+const POLL: Duration = Duration::from_millis(10);
+
+/// Waits until `probe` gives a value, looking every 10 ms, and returns it; fails
+/// after 20 s saying what never happened.
+pub async fn eventually<T, F, Fut>(what: &str, mut probe: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = std::time::Instant::now() + PATIENCE;
+    loop {
+        if let Some(value) = probe().await {
+            return value;
+        }
         assert!(
             std::time::Instant::now() < deadline,
             "never happened: {what}"
         );
-        actix_web::rt::time::sleep(Duration::from_millis(10)).await;
+        actix_web::rt::time::sleep(POLL).await;
     }
+}
+
+/// [`eventually`] for code that runs outside the async runtime (a child
+/// process's output, read on a plain thread).
+pub fn eventually_blocking<T>(what: &str, mut probe: impl FnMut() -> Option<T>) -> T {
+    let deadline = std::time::Instant::now() + PATIENCE;
+    loop {
+        if let Some(value) = probe() {
+            return value;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "never happened: {what}"
+        );
+        std::thread::sleep(POLL);
+    }
+}
+
+/// A condition as a probe for [`eventually`].
+pub fn holds(condition: bool) -> std::future::Ready<Option<()>> {
+    std::future::ready(condition.then_some(()))
 }
 
 /// The code in a message: the line that is nothing but `length` digits.
