@@ -1,4 +1,5 @@
-//! The one-shot commands: `migrate [--revert]` and `cleanup`.
+//! The one-shot commands: `migrate [--revert]`, `cleanup`, `openapi`,
+//! `healthcheck` and `import-redis`. (`serve` is [`crate::startup`].)
 
 use std::error::Error;
 use std::sync::Arc;

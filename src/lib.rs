@@ -2,8 +2,14 @@
 //! accounts, over REST, on SQLite or PostgreSQL.
 //!
 //! Layers, each calling only downward: [`config`] → [`db`] (pool, migrations,
-//! schema, models) and [`mail`] → [`flows`] (issue, verify, activate, register) → [`http`] (routes and
-//! errors) → [`startup`] and the binary's CLI.
+//! schema, models), with [`mail`] and the [`courier`] beside it → [`flows`]
+//! (issue, verify, register, cleanup, the Redis import, the idempotency store) →
+//! [`http`] (routes, errors, the client's address, middleware, OpenAPI) →
+//! [`startup`] and [`cli`], which the binary dispatches to. [`domain`] (values
+//! checked at the edge), [`clock`], [`events`], [`metrics`] and [`telemetry`]
+//! are used by all.
+
+#![cfg_attr(test, allow(clippy::unwrap_used))]
 
 pub mod cli;
 pub mod clock;

@@ -20,7 +20,7 @@ use diesel::connection::{AnsiTransactionManager, Connection, TransactionManager}
 use diesel::result::Error as DieselError;
 
 /// A connection to either backend. Queries written against it run on both;
-/// where a backend needs its own statement, [`per_backend!`] matches on it.
+/// where a backend needs its own statement, [`per_backend!`](crate::per_backend) matches on it.
 #[derive(diesel::MultiConnection)]
 pub enum DbConnection {
     Pg(diesel::PgConnection),
@@ -202,13 +202,6 @@ where
             Err(rollback_error) => Err(rollback_error.into()),
         },
     }
-}
-
-/// One round trip that proves the database answers.
-pub fn ping(conn: &mut DbConnection) -> Result<(), DbError> {
-    use diesel::RunQueryDsl;
-    diesel::sql_query("SELECT 1").execute(conn)?;
-    Ok(())
 }
 
 /// Whether `error` is a unique-constraint violation (a concurrent insert won).

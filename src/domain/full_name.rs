@@ -15,17 +15,18 @@ pub enum FullNameError {
 }
 
 impl FullName {
-    /// `None` for a name that is empty once trimmed.
+    /// `None` for a name that is empty once trimmed. The limits apply to the
+    /// name as sent (as the API's schema says), then it is trimmed.
     pub fn parse(raw: &str) -> Result<Option<Self>, FullNameError> {
+        if raw.chars().count() > MAX_FULL_NAME_CHARS {
+            return Err(FullNameError::TooLong);
+        }
+        if raw.chars().any(char::is_control) {
+            return Err(FullNameError::ControlCharacter);
+        }
         let trimmed = raw.trim();
         if trimmed.is_empty() {
             return Ok(None);
-        }
-        if trimmed.chars().count() > MAX_FULL_NAME_CHARS {
-            return Err(FullNameError::TooLong);
-        }
-        if trimmed.chars().any(char::is_control) {
-            return Err(FullNameError::ControlCharacter);
         }
         Ok(Some(Self(trimmed.to_owned())))
     }

@@ -98,9 +98,6 @@ pub fn is_well_formed(tag: &str) -> bool {
         && subtags.all(|s| subtag_ok(s) && s.bytes().all(|b| b.is_ascii_alphanumeric()))
 }
 
-/// The regular expression the OpenAPI document states for a tag.
-pub const TAG_PATTERN: &str = "^[A-Za-z]{1,8}(-[A-Za-z0-9]{1,8})*$";
-
 impl FromStr for Locale {
     type Err = LocaleTagError;
 

@@ -49,7 +49,7 @@ pub enum ReplayError {
 /// What to do with a request that carries a key.
 #[derive(Debug)]
 pub enum Begun {
-    /// Run it, then call [`Ticket::finish`] with its response.
+    /// Run it, then call [`IdempotencyStore::finish`] with its response.
     Run(Ticket),
     /// Answer with what the first request got.
     Replay { status: u16, body: Vec<u8> },

@@ -17,6 +17,12 @@ pub enum UserTypeName {
     Demo,
 }
 
+/// A BCP 47 language tag, as `is_well_formed` accepts it (`es`, `pt-BR`).
+#[derive(ToSchema)]
+#[schema(value_type = String, max_length = 35, pattern = "^[A-Za-z]{1,8}(-[A-Za-z0-9]{1,8})*$")]
+#[allow(dead_code)]
+pub struct LocaleTag(String);
+
 /// The optional `Idempotency-Key` header of the POST endpoints.
 #[derive(IntoParams)]
 #[into_params(parameter_in = Header)]
@@ -63,7 +69,7 @@ pub struct AcceptLanguageHeader {
         health::ready,
         docs::openapi_json,
     ),
-    components(schemas(ErrorBody, UserTypeName)),
+    components(schemas(ErrorBody, UserTypeName, LocaleTag)),
     tags(
         (name = "signup", description = "Send and verify one-time codes"),
         (name = "accounts", description = "Register accounts"),

@@ -88,6 +88,21 @@ impl Mailer {
     /// has accepted it (for SMTP: the relay answered 250 to the message data).
     pub async fn send(&self, email: Email) -> Result<(), MailError> {
         let rendered = templates::render(&email.kind, email.locale);
+        if let Backend::Stdout = self.backend {
+            // For a developer reading a terminal: the text part, plainly, between
+            // two lines that are easy to find among the log's.
+            let mut out = std::io::stdout().lock();
+            writeln!(
+                out,
+                "----- email to {} (MAIL_TRANSPORT=stdout: printed, not sent) -----\n\
+                 Subject: {}\n\n{}\n----- end of email -----",
+                email.to,
+                rendered.subject,
+                rendered.text.trim_end()
+            )?;
+            out.flush()?;
+            return Ok(());
+        }
         let message = Message::builder()
             .from(self.from.clone())
             .to(Mailbox::new(None, email.to.as_str().parse()?))
@@ -98,12 +113,7 @@ impl Mailer {
                 rendered.html,
             ))?;
         match &self.backend {
-            Backend::Stdout => {
-                let mut out = std::io::stdout().lock();
-                out.write_all(&message.formatted())?;
-                out.write_all(b"\n")?;
-                out.flush()?;
-            }
+            Backend::Stdout => {}
             Backend::File(transport) => {
                 transport.send(message).await?;
             }

@@ -17,6 +17,8 @@ pub struct Server {
     pub metrics_address: String,
     /// Everything the process has written to stderr (its log) so far.
     log: Arc<Mutex<String>>,
+    /// Everything it has written to stdout so far.
+    out: Arc<Mutex<String>>,
 }
 
 impl Drop for Server {
@@ -59,10 +61,20 @@ pub fn start(env: &[(&str, &str)]) -> Server {
         .env("METRICS_ADDR", "127.0.0.1:0")
         .env("RUST_LOG", "info")
         .envs(env.iter().copied())
-        .stdout(Stdio::null())
+        .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .expect("the binary starts");
+    let stdout = child.stdout.take().unwrap();
+    let out = Arc::new(Mutex::new(String::new()));
+    let printed = out.clone();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            let mut printed = printed.lock().unwrap();
+            printed.push_str(&line);
+            printed.push('\n');
+        }
+    });
     let stderr = child.stderr.take().unwrap();
     let (port_tx, port_rx) = std::sync::mpsc::channel();
     let log = Arc::new(Mutex::new(String::new()));
@@ -98,6 +110,7 @@ pub fn start(env: &[(&str, &str)]) -> Server {
         address: format!("http://{api}"),
         metrics_address: format!("http://{operations}"),
         log,
+        out,
     }
 }
 
@@ -344,4 +357,44 @@ async fn the_healthcheck_command_reports_whether_the_service_answers() {
     drop(server);
     let down = check(&format!("127.0.0.1:{port}"));
     assert!(!down.status.success());
+}
+
+#[actix_web::test]
+async fn in_development_the_email_is_printed_plainly_on_standard_output() {
+    let dir = tempfile::tempdir().unwrap();
+    let database_url = format!("sqlite://{}", dir.path().join("otp.db").display());
+    let server = start(&[
+        ("DATABASE_URL", &database_url),
+        ("MAIL_TRANSPORT", "stdout"),
+    ]);
+    let client = awc::Client::default();
+
+    let (status, _) = post(
+        &client,
+        format!("{}/api/v1/users/signup/send-otp", server.address),
+        json!({ "email": "dev@example.com", "user_type": "live" }),
+    )
+    .await;
+    assert_eq!(status, 200);
+
+    let printed = eventually_blocking("the email is printed", || {
+        let out = server.out.lock().unwrap().clone();
+        out.contains("----- end of email -----").then_some(out)
+    });
+    assert!(
+        printed.contains(
+            "----- email to dev@example.com (MAIL_TRANSPORT=stdout: printed, not sent) -----"
+        ),
+        "{printed}"
+    );
+    assert!(
+        printed.contains("Subject: Your verification code"),
+        "{printed}"
+    );
+    let code = printed
+        .lines()
+        .map(str::trim)
+        .find(|line| line.len() == 6 && line.bytes().all(|b| b.is_ascii_digit()));
+    assert!(code.is_some(), "the code stands on its own line: {printed}");
+    assert!(!printed.contains('\r'), "plain line ends");
 }

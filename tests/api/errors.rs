@@ -12,6 +12,15 @@ const SEND: &str = "/api/v1/users/signup/send-otp";
 const VERIFY: &str = "/api/v1/users/signup/verify-otp";
 
 on_both_backends! {
+    async fn a_field_that_is_wrong_is_named_as_the_client_sends_it(backend) {
+        let app = TestApp::spawn(backend).await;
+        let wrong = app.send_otp("ada@example.com", "paper").await;
+        wrong.assert_error(422, "invalid_user_type");
+        assert_eq!(wrong.body["detail"], "user_type must be \"live\" or \"demo\"");
+        let wrong = app.send_otp("not-an-address", "live").await;
+        assert_eq!(wrong.body["detail"], "email is not a valid address");
+    }
+
     async fn malformed_json_is_a_400(backend) {
         let app = TestApp::spawn(backend).await;
         for body in [&b"{\"email\": "[..], b"not json", b"{\"email\": \"a@example.com\",}", b"\xff\xfe{}"] {

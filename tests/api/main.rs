@@ -1,6 +1,8 @@
 //! Integration tests: the service through HTTP, on a fresh database per test, on
 //! SQLite and (with `TEST_DATABASE_URL`) PostgreSQL.
 
+#![allow(clippy::unwrap_used)]
+
 mod helpers;
 
 mod activation;

@@ -55,13 +55,8 @@ fn email_locale(
         .unwrap_or(default))
 }
 
-/// A 422 whose detail is `error`'s message, capitalised.
+/// A 422 whose detail is `error`'s message, which starts with the field's name
+/// as the client sends it (`user_type must be "live" or "demo"`).
 fn invalid(code: &'static str, error: &dyn std::fmt::Display) -> ApiError {
-    let message = error.to_string();
-    let mut chars = message.chars();
-    let detail = chars
-        .next()
-        .map(|first| first.to_ascii_uppercase().to_string() + chars.as_str())
-        .unwrap_or_default();
-    ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, code, detail)
+    ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, code, error.to_string())
 }

@@ -16,7 +16,7 @@ use crate::http::DefaultLocale;
 use crate::http::errors::ErrorBody;
 use crate::http::extract::JsonObject;
 use crate::http::idempotency::{self, IdempotencyKey, identity_scope};
-use crate::http::openapi::{AcceptLanguageHeader, IdempotencyHeader, UserTypeName};
+use crate::http::openapi::{AcceptLanguageHeader, IdempotencyHeader, LocaleTag, UserTypeName};
 
 /// No `Debug`: it holds the password.
 #[derive(Deserialize, ToSchema)]
@@ -36,8 +36,9 @@ pub struct RegisterRequest {
     /// 8 to 128 characters.
     #[schema(format = "password", min_length = 8, max_length = 128)]
     pub password: String,
+    /// At most 255 characters, no control characters (a line break, a tab).
     #[serde(default)]
-    #[schema(max_length = 255)]
+    #[schema(max_length = 255, pattern = "^[^\\u0000-\\u001F\\u007F-\\u009F]*$")]
     pub full_name: Option<String>,
     /// From verify-otp: proof that the caller read a code sent to the address.
     /// Without it nothing is created yet: a code is sent, and verify-otp with it
@@ -47,7 +48,7 @@ pub struct RegisterRequest {
     pub signup_token: Option<String>,
     /// The email's language (see send-otp).
     #[serde(default)]
-    #[schema(max_length = 35, pattern = "^[A-Za-z]{1,8}(-[A-Za-z0-9]{1,8})*$")]
+    #[schema(value_type = Option<LocaleTag>)]
     pub locale: Option<String>,
 }
 
@@ -151,7 +152,7 @@ impl From<&AccountRecord> for AccountResponse {
         (status = 413, description = "`payload_too_large`", body = ErrorBody),
         (status = 415, description = "`unsupported_media_type` or `unsupported_content_encoding`", body = ErrorBody),
         (status = 422, description = "`invalid_request`, `invalid_email`, `invalid_user_type`, `invalid_password`, `invalid_full_name` or `invalid_locale`", body = ErrorBody,
-            example = json!({"detail": "Password must be at least 8 characters", "code": "invalid_password"})),
+            example = json!({"detail": "password must be at least 8 characters", "code": "invalid_password"})),
         (status = 429, description = "Without a token: `resend_cooldown` or `send_limit_reached`; `rate_limited` or `too_many_connections`", body = ErrorBody,
             headers(("Retry-After" = u64, description = "Seconds to wait"))),
         (status = 503, description = "`database_unavailable`, or `service_busy` when too many passwords wait to be hashed", body = ErrorBody,

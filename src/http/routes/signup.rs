@@ -14,7 +14,7 @@ use crate::http::DefaultLocale;
 use crate::http::errors::ErrorBody;
 use crate::http::extract::JsonObject;
 use crate::http::idempotency::{self, IdempotencyKey, identity_scope};
-use crate::http::openapi::{AcceptLanguageHeader, IdempotencyHeader, UserTypeName};
+use crate::http::openapi::{AcceptLanguageHeader, IdempotencyHeader, LocaleTag, UserTypeName};
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -29,7 +29,7 @@ pub struct SendOtpRequest {
     /// `Accept-Language` decides; a language the service does not ship falls
     /// back along its tag (`de-CH` → `de`), then to the default.
     #[serde(default)]
-    #[schema(max_length = 35, pattern = "^[A-Za-z]{1,8}(-[A-Za-z0-9]{1,8})*$")]
+    #[schema(value_type = Option<LocaleTag>)]
     pub locale: Option<String>,
 }
 
@@ -126,7 +126,7 @@ const SENT: &str = "If the address can receive mail, a verification code is on i
         (status = 413, description = "`payload_too_large`", body = ErrorBody),
         (status = 415, description = "`unsupported_media_type` or `unsupported_content_encoding`", body = ErrorBody),
         (status = 422, description = "`invalid_request`, `invalid_email`, `invalid_user_type` or `invalid_locale`", body = ErrorBody,
-            example = json!({"detail": "Email is not a valid address", "code": "invalid_email"})),
+            example = json!({"detail": "email is not a valid address", "code": "invalid_email"})),
         (status = 429, description = "`resend_cooldown`, `send_limit_reached`, `rate_limited` or `too_many_connections`; the code already sent stays valid", body = ErrorBody,
             headers(("Retry-After" = u64, description = "Seconds to wait")),
             example = json!({"detail": "A code was sent moments ago; wait before asking for another", "code": "resend_cooldown"})),
