@@ -4,8 +4,8 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use signup_otp::config::Config;
-use signup_otp::flows::error_chain;
 use signup_otp::startup::Application;
+use signup_otp::telemetry::error_chain;
 use signup_otp::{cli, telemetry};
 
 #[derive(Parser)]

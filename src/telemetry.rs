@@ -75,6 +75,18 @@ pub fn json_line(record: &log::Record<'_>) -> String {
     serde_json::Value::Object(object).to_string()
 }
 
+/// `error: cause: cause`, for logs.
+pub fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -102,5 +114,14 @@ mod tests {
         assert_eq!(parsed["email"], "a***@example.com");
         assert_eq!(parsed["request_id"], "req-42");
         assert!(parsed["timestamp"].as_str().unwrap().ends_with('Z'));
+    }
+
+    #[test]
+    fn an_error_chain_names_every_cause_in_order() {
+        #[derive(Debug, thiserror::Error)]
+        #[error("outer")]
+        struct Outer(#[source] std::io::Error);
+        let error = Outer(std::io::Error::other("inner"));
+        assert_eq!(error_chain(&error), "outer: inner");
     }
 }

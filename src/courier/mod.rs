@@ -229,7 +229,7 @@ impl Courier {
                 Err(error) => {
                     log::warn!(
                         "the courier cannot reach the database, retrying: {}",
-                        crate::flows::error_chain(&error)
+                        crate::telemetry::error_chain(&error)
                     );
                     POLL
                 }
@@ -331,7 +331,7 @@ impl Courier {
                     .retry
                     .backoff(u32::try_from(attempts).unwrap_or(u32::MAX));
                 let next = now + wait;
-                let reason = crate::flows::error_chain(&error);
+                let reason = crate::telemetry::error_chain(&error);
                 self.events.warn(
                     "OTP_EMAIL_RETRY",
                     user_type,
@@ -353,7 +353,7 @@ impl Courier {
                     // The lease runs out and the message is retried then.
                     log::warn!(
                         "could not reschedule an email: {}",
-                        crate::flows::error_chain(&error)
+                        crate::telemetry::error_chain(&error)
                     );
                 }
             }

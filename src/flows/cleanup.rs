@@ -108,7 +108,7 @@ pub async fn run_periodically(service: SignupService, interval: Duration) {
             log::warn!(
                 "expired-code cleanup failed, retrying in {}s: {}",
                 interval.as_secs(),
-                super::issue::error_chain(&error)
+                crate::telemetry::error_chain(&error)
             );
         }
     }

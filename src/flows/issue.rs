@@ -357,15 +357,3 @@ pub(super) fn log_throttled(
         );
     }
 }
-
-/// `error: cause: cause`, for logs.
-pub fn error_chain(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
-}

@@ -27,17 +27,21 @@ use std::time::Duration;
 pub use cleanup::{CleanupReport, run_periodically};
 pub use hasher::{CodeCheck, OtpHasher};
 pub use idempotency::IdempotencyStore;
-pub use issue::{SendReceipt, error_chain};
+pub use issue::SendReceipt;
 pub use password::{HashError, PasswordHashers};
 pub use register::{Registered, Registration};
 pub use throttle::ThrottleReason;
 pub use token::{Opaque, TokenError};
 pub use verify::{Carried, RejectReason, Verified, VerifiedFlow, VerifiedOutcome};
 
+/// What the flows hand back from the database, re-exported so callers above the
+/// flows (the HTTP layer) never reach into `db` themselves.
+pub use crate::db::{DbError, models::AccountRecord};
+
 use crate::clock::Clock;
 use crate::config::{Keyring, OtpPolicy};
 use crate::courier::{self, Outbox};
-use crate::db::{DbError, DbPool};
+use crate::db::DbPool;
 use crate::domain::{EmailAddress, Locale, OtpCode, Requester, UserType};
 use crate::events::Events;
 

@@ -13,7 +13,7 @@ use actix_web::http::{Method, StatusCode};
 use actix_web::{HttpResponse, ResponseError};
 use serde::Serialize;
 
-use crate::db::DbError;
+use crate::flows::DbError;
 use crate::flows::{FlowError, HashError, ThrottleReason};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -184,7 +184,7 @@ impl From<FlowError> for ApiError {
                 .retry_after(Duration::from_secs(2))
             }
             FlowError::PasswordHash(error) => {
-                log::error!("request failed: {}", crate::flows::error_chain(&error));
+                log::error!("request failed: {}", crate::telemetry::error_chain(&error));
                 ApiError::internal()
             }
             FlowError::Database(error) => error.into(),
@@ -198,12 +198,12 @@ impl From<DbError> for ApiError {
             DbError::Unavailable(_) => {
                 log::warn!(
                     "database unavailable: {}",
-                    crate::flows::error_chain(&error)
+                    crate::telemetry::error_chain(&error)
                 );
                 ApiError::database_unavailable()
             }
             DbError::Query(_) | DbError::Task => {
-                log::error!("request failed: {}", crate::flows::error_chain(&error));
+                log::error!("request failed: {}", crate::telemetry::error_chain(&error));
                 ApiError::internal()
             }
         }

@@ -133,7 +133,7 @@ where
             log::warn!(
                 "could not record the response for an Idempotency-Key (it stays in use until \
                  its lock lapses): {}",
-                crate::flows::error_chain(&error)
+                crate::telemetry::error_chain(&error)
             );
         }
         response.set_body(BoxBody::new(bytes))

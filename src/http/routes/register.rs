@@ -8,8 +8,8 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::{email_locale, identity, invalid};
-use crate::db::models::AccountRecord;
 use crate::domain::{FullName, Password, Requester};
+use crate::flows::AccountRecord;
 use crate::flows::{IdempotencyStore, Registered, Registration, SignupService};
 use crate::http::ApiError;
 use crate::http::DefaultLocale;
