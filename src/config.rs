@@ -9,15 +9,10 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use lettre::message::Mailbox;
-use rand::TryRng;
-use rand::rngs::SysRng;
 
 use crate::domain::Locale;
+use crate::keys::{Keyring, MIN_SECRET_BYTES, OtpSecret};
 use crate::telemetry::LogFormat;
-
-/// Random bytes an `OTP_SECRET` must carry at least (see [`check_secret`]); also
-/// the size of a key made for a trial run.
-pub const MIN_SECRET_BYTES: usize = 32;
 
 /// Everything the service needs to run.
 #[derive(Debug, Clone)]
@@ -192,52 +187,6 @@ impl Default for OtpPolicy {
     }
 }
 
-/// The HMAC key that codes are hashed under. `Debug` never shows it.
-#[derive(Clone, PartialEq, Eq)]
-pub struct OtpSecret(Vec<u8>);
-
-impl OtpSecret {
-    pub fn new(bytes: impl Into<Vec<u8>>) -> Self {
-        Self(bytes.into())
-    }
-
-    /// A random key for this process only.
-    pub fn random() -> Self {
-        let mut bytes = vec![0u8; MIN_SECRET_BYTES];
-        // Start-up: without OS entropy there is nothing sensible to run.
-        SysRng
-            .try_fill_bytes(&mut bytes)
-            .expect("the operating system's random number generator failed");
-        Self(bytes)
-    }
-
-    pub fn expose(&self) -> &[u8] {
-        &self.0
-    }
-}
-
-/// The keys in use: the current one, which makes everything new, and the one
-/// before it, which is still read. Cheap to clone.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Keyring {
-    pub current: OtpSecret,
-    pub previous: Option<OtpSecret>,
-}
-
-impl Keyring {
-    pub fn new(current: OtpSecret) -> Self {
-        Self {
-            current,
-            previous: None,
-        }
-    }
-
-    /// The current key, then the previous one.
-    pub fn keys(&self) -> impl Iterator<Item = &OtpSecret> {
-        std::iter::once(&self.current).chain(self.previous.as_ref())
-    }
-}
-
 /// Whether `raw` looks like a generated key: base64 (standard or URL-safe, padded
 /// or not) or hex that decodes to at least 32 bytes, and neither low in variety
 /// (`AAAA…`) nor a repeated pattern. A sentence or a short word is refused; a
@@ -306,12 +255,6 @@ impl Config {
             current: self.otp_secret.clone(),
             previous: self.otp_secret_previous.clone(),
         }
-    }
-}
-
-impl fmt::Debug for OtpSecret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("OtpSecret(<redacted>)")
     }
 }
 
@@ -825,7 +768,7 @@ mod tests {
         ] {
             let ok = config_of(&[postgres, file_mail, ("OTP_SECRET", strong)]);
             assert!(!ok.otp_secret_generated);
-            assert_eq!(ok.otp_secret.expose(), strong.as_bytes());
+            assert_eq!(ok.otp_secret, OtpSecret::new(strong.as_bytes()));
         }
         let unchosen = config_of(&[postgres, ("OTP_SECRET", GOOD_SECRET)]);
         assert_eq!(
@@ -853,10 +796,10 @@ mod tests {
             ("OTP_SECRET_PREVIOUS", "an-old-weak-key"),
         ]);
         let keyring = rotated.keyring();
-        assert_eq!(keyring.current.expose(), GOOD_SECRET.as_bytes());
+        assert_eq!(keyring.current, OtpSecret::new(GOOD_SECRET.as_bytes()));
         assert_eq!(
-            keyring.previous.map(|key| key.expose().to_vec()),
-            Some(b"an-old-weak-key".to_vec())
+            keyring.previous,
+            Some(OtpSecret::new(b"an-old-weak-key".as_slice()))
         );
         assert_eq!(
             config_err(&[("OTP_SECRET_PREVIOUS", GOOD_SECRET)]).variable,

@@ -6,8 +6,8 @@
 //! (issue, verify, register, cleanup, the Redis import, the idempotency store) →
 //! [`http`] (routes, errors, the client's address, middleware, OpenAPI) →
 //! [`startup`] and [`cli`], which the binary dispatches to. [`domain`] (values
-//! checked at the edge), [`clock`], [`events`], [`metrics`] and [`telemetry`]
-//! are used by all.
+//! checked at the edge), [`keys`] (the secret and what is derived from it),
+//! [`clock`], [`events`], [`metrics`] and [`telemetry`] are used by all.
 
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
@@ -20,6 +20,7 @@ pub mod domain;
 pub mod events;
 pub mod flows;
 pub mod http;
+pub mod keys;
 pub mod mail;
 pub mod metrics;
 pub mod schema;

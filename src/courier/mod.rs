@@ -11,8 +11,6 @@
 //! Delivery is at least once: an instance that dies between the relay's "250"
 //! and the delete leaves a message that another sends again after the lease.
 
-mod seal;
-
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -23,14 +21,13 @@ use rand::RngExt;
 use serde::{Deserialize, Serialize};
 use tokio::sync::Notify;
 
-pub use seal::{OpenError, Sealer};
-
 use crate::clock::Clock;
-use crate::config::{Keyring, MailConfig};
+use crate::config::MailConfig;
 use crate::db::models::{Backlog, NewOutboxMessage, OutboxMessage};
 use crate::db::{self, DbConnection, DbError, DbPool};
 use crate::domain::{EmailAddress, Locale, OtpCode, UserType};
 use crate::events::Events;
+use crate::keys::{Keyring, OpenError, Purpose, Sealer};
 use crate::mail::{Email, EmailKind, Mailer};
 
 /// How often a courier looks for due messages when nothing wakes it: the delay
@@ -59,7 +56,7 @@ struct Sealed {
 impl Outbox {
     pub fn new(keyring: &Keyring) -> Self {
         Self {
-            sealer: Arc::new(Sealer::new(keyring)),
+            sealer: Arc::new(Sealer::new(keyring, Purpose::EmailOutbox)),
             wake: Arc::new(Notify::new()),
         }
     }

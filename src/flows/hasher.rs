@@ -7,17 +7,16 @@
 //! is known to be unreadable (treated as expired, never as a wrong guess).
 //! Hashes from before key ids (32 bytes) are checked under every key.
 
-use hmac::{Hmac, KeyInit, Mac};
+use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
-use crate::config::{Keyring, OtpSecret};
 use crate::domain::{EmailAddress, OtpCode, UserType};
+use crate::keys::{KeySource, Keyring, Purpose};
 
 type HmacSha256 = Hmac<Sha256>;
 
 const KEY_ID_LEN: usize = 4;
 const MAC_LEN: usize = 32;
-const KEY_ID_PURPOSE: &[u8] = b"signup-otp/key-id/v1";
 
 /// What a submitted code is, against a stored hash.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -36,16 +35,13 @@ struct Key {
 }
 
 impl Key {
-    fn new(secret: &OtpSecret) -> Self {
-        // HMAC takes keys of any length; this cannot fail.
-        let keyed =
-            HmacSha256::new_from_slice(secret.expose()).expect("HMAC accepts keys of any length");
-        let mut id_mac = keyed.clone();
-        id_mac.update(KEY_ID_PURPOSE);
-        let digest = id_mac.finalize().into_bytes();
+    fn new(source: KeySource<'_>) -> Self {
         let mut id = [0u8; KEY_ID_LEN];
-        id.copy_from_slice(&digest[..KEY_ID_LEN]);
-        Self { id, keyed }
+        id.copy_from_slice(&source.key(Purpose::KeyId).expose()[..KEY_ID_LEN]);
+        Self {
+            id,
+            keyed: source.key(Purpose::CodeHash).hmac(),
+        }
     }
 
     /// HMAC(secret, user_type ‖ 0 ‖ email ‖ 0 ‖ code). Binding the identity means
@@ -71,7 +67,7 @@ pub struct OtpHasher {
 impl OtpHasher {
     pub fn new(keyring: &Keyring) -> Self {
         Self {
-            keys: keyring.keys().map(Key::new).collect(),
+            keys: keyring.readers().map(Key::new).collect(),
         }
     }
 
@@ -156,7 +152,10 @@ impl OtpHasher {
 
 #[cfg(test)]
 mod tests {
+    use hmac::KeyInit;
+
     use super::*;
+    use crate::keys::OtpSecret;
 
     fn keyring(current: &str, previous: Option<&str>) -> Keyring {
         Keyring {
@@ -275,6 +274,43 @@ mod tests {
             check(&rotated, UserType::Live, "a@example.com", "123457", &legacy),
             CodeCheck::Wrong
         );
+    }
+
+    #[test]
+    fn a_code_hashed_before_keys_came_from_hkdf_still_verifies_and_new_ones_do_not_use_that_key() {
+        // `key id ‖ HMAC` for live, ada@example.com, 123456, made by the
+        // derivation before HKDF under this secret.
+        const SECRET: &str = "legacy-fixture-secret-0123456789abcdef";
+        const STORED: &str =
+            "7a17a6edd0cd84ff005530d11fb6943e94d339600c6e0d0b3be72cbc771ea7899c7e9a1b";
+        let stored: Vec<u8> = (0..STORED.len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(&STORED[i..i + 2], 16).unwrap())
+            .collect();
+        let hasher = hasher(SECRET);
+        assert_eq!(
+            check(
+                &hasher,
+                UserType::Live,
+                "ada@example.com",
+                "123456",
+                &stored
+            ),
+            CodeCheck::Right
+        );
+        assert_eq!(
+            check(
+                &hasher,
+                UserType::Live,
+                "ada@example.com",
+                "123457",
+                &stored
+            ),
+            CodeCheck::Wrong
+        );
+        let fresh = hasher.hash(UserType::Live, &email("ada@example.com"), &code("123456"));
+        assert_ne!(fresh, stored);
+        assert_ne!(fresh[..KEY_ID_LEN], stored[..KEY_ID_LEN]);
     }
 
     #[test]

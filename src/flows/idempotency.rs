@@ -21,21 +21,17 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::NaiveDateTime;
-use hmac::{Hmac, KeyInit, Mac};
+use hmac::{Hmac, Mac};
 use sha2::{Digest, Sha256};
 
 use crate::clock::Clock;
-use crate::config::{Keyring, OtpSecret};
-use crate::courier::Sealer;
 use crate::db::models::{Claim, IdempotencyRecord};
 use crate::db::{self, DbError, DbPool};
+use crate::keys::{Keyring, Purpose, Sealer};
 
 /// How long a running request holds its key. Past it, the request counts as lost
 /// (its instance died) and a retry runs anew.
 pub const LOCK: Duration = Duration::from_secs(60);
-
-const FINGERPRINT_PURPOSE: &[u8] = b"signup-otp/idempotency-fingerprint/v1";
-const SEAL_PURPOSE: &[u8] = b"signup-otp/idempotency-response/v1";
 
 #[derive(Debug, thiserror::Error)]
 pub enum ReplayError {
@@ -89,8 +85,11 @@ impl IdempotencyStore {
                 pool,
                 clock,
                 ttl,
-                sealer: Sealer::for_purpose(keyring, SEAL_PURPOSE),
-                fingerprint_keys: keyring.keys().map(fingerprint_key).collect(),
+                sealer: Sealer::new(keyring, Purpose::IdempotencyResponse),
+                fingerprint_keys: keyring
+                    .readers()
+                    .map(|source| source.key(Purpose::IdempotencyFingerprint).hmac())
+                    .collect(),
             }),
         }
     }
@@ -205,14 +204,6 @@ impl IdempotencyStore {
             })
             .collect()
     }
-}
-
-fn fingerprint_key(secret: &OtpSecret) -> Hmac<Sha256> {
-    let mut derive =
-        <Hmac<Sha256>>::new_from_slice(secret.expose()).expect("HMAC accepts keys of any length");
-    derive.update(FINGERPRINT_PURPOSE);
-    let key: [u8; 32] = derive.finalize().into_bytes().into();
-    <Hmac<Sha256>>::new_from_slice(&key).expect("HMAC accepts keys of any length")
 }
 
 fn associated(route: &str, scope: &[u8], key: &str) -> Vec<u8> {

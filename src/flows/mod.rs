@@ -39,11 +39,12 @@ pub use verify::{Carried, RejectReason, Verified, VerifiedFlow, VerifiedOutcome}
 pub use crate::db::{DbError, models::AccountRecord};
 
 use crate::clock::Clock;
-use crate::config::{Keyring, OtpPolicy};
+use crate::config::OtpPolicy;
 use crate::courier::{self, Outbox};
 use crate::db::DbPool;
 use crate::domain::{EmailAddress, Locale, OtpCode, Requester, UserType};
 use crate::events::Events;
+use crate::keys::Keyring;
 
 /// What can go wrong in a flow, in the flows' own terms.
 #[derive(Debug, thiserror::Error)]

@@ -4,7 +4,7 @@
 //! guess that moves the user toward a lockout.
 
 use serde_json::json;
-use signup_otp::config::OtpSecret;
+use signup_otp::keys::OtpSecret;
 
 use crate::helpers::{Mode, SECRET, TestApp};
 use crate::idempotency::replayed;

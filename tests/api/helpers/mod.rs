@@ -15,10 +15,11 @@ pub use proxy::TcpProxy;
 use serde_json::{Value, json};
 use signup_otp::clock::ShiftedClock;
 use signup_otp::config::{
-    Config, MailConfig, MailTransport, OtpPolicy, OtpSecret, RateLimits, ResourceLimits,
+    Config, MailConfig, MailTransport, OtpPolicy, RateLimits, ResourceLimits,
 };
 use signup_otp::db::{self, DbConnection, DbPool};
 use signup_otp::domain::Locale;
+use signup_otp::keys::OtpSecret;
 use signup_otp::startup::Application;
 pub use smtp::{Mode, Received, SmtpListener};
 

@@ -1,20 +1,17 @@
 //! Sealing stored secrets (outbox payloads, stored idempotent responses):
-//! XChaCha20-Poly1305 under a key derived from `OTP_SECRET` for one purpose, a
-//! fresh random 192-bit nonce per message, and the row's identity as associated
-//! data (so a payload moved to another row does not open). After a rotation
+//! XChaCha20-Poly1305 under a key derived for one [`Purpose`], a fresh random
+//! 192-bit nonce per message, and the row's identity as associated data (so a
+//! payload moved to another row does not open). After a rotation
 //! (`OTP_SECRET_PREVIOUS`) a payload sealed under the previous key still opens.
 
 use chacha20poly1305::aead::{Aead, Generate, KeyInit, Payload};
-use chacha20poly1305::{Key, XChaCha20Poly1305, XNonce};
-use hmac::{Hmac, Mac};
-use sha2::Sha256;
+use chacha20poly1305::{XChaCha20Poly1305, XNonce};
 
-use crate::config::{Keyring, OtpSecret};
+use super::{Keyring, Purpose};
 
 /// Format version, first byte of every sealed payload.
 const VERSION: u8 = 1;
 const NONCE_LEN: usize = 24;
-const KEY_PURPOSE: &[u8] = b"signup-otp/email-outbox/v1";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 #[error("the payload cannot be opened (wrong key, altered, or not a sealed payload)")]
@@ -22,22 +19,20 @@ pub struct OpenError;
 
 #[derive(Clone)]
 pub struct Sealer {
-    /// One per key of the keyring, the current one first.
+    /// One per reader of the keyring, the writer first.
     ciphers: Vec<XChaCha20Poly1305>,
 }
 
 impl Sealer {
-    /// The outbox's sealer.
-    pub fn new(keyring: &Keyring) -> Self {
-        Self::for_purpose(keyring, KEY_PURPOSE)
-    }
-
-    /// A sealer whose keys, derived from the keyring's, serve `purpose` alone.
-    pub fn for_purpose(keyring: &Keyring, purpose: &[u8]) -> Self {
+    /// A sealer whose keys serve `purpose` alone.
+    pub fn new(keyring: &Keyring, purpose: Purpose) -> Self {
         Self {
             ciphers: keyring
-                .keys()
-                .map(|secret| cipher(secret, purpose))
+                .readers()
+                .map(|source| {
+                    XChaCha20Poly1305::new_from_slice(source.key(purpose).expose())
+                        .expect("derived keys are 32 bytes")
+                })
                 .collect(),
         }
     }
@@ -86,29 +81,76 @@ impl Sealer {
     }
 }
 
-fn cipher(secret: &OtpSecret, purpose: &[u8]) -> XChaCha20Poly1305 {
-    let mut derive =
-        <Hmac<Sha256>>::new_from_slice(secret.expose()).expect("HMAC accepts keys of any length");
-    derive.update(purpose);
-    let key: [u8; 32] = derive.finalize().into_bytes().into();
-    XChaCha20Poly1305::new(&Key::from(key))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::keys::OtpSecret;
 
     fn sealer(key: &str) -> Sealer {
-        Sealer::new(&Keyring::new(OtpSecret::new(key.as_bytes().to_vec())))
+        Sealer::new(
+            &Keyring::new(OtpSecret::new(key.as_bytes().to_vec())),
+            Purpose::EmailOutbox,
+        )
+    }
+
+    fn unhex(text: &str) -> Vec<u8> {
+        (0..text.len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(&text[i..i + 2], 16).unwrap())
+            .collect()
+    }
+
+    #[test]
+    fn payloads_sealed_before_keys_came_from_hkdf_still_open_for_their_purpose_alone() {
+        // Sealed by the derivation before HKDF, under this secret.
+        const SECRET: &str = "legacy-fixture-secret-0123456789abcdef";
+        let outbox = unhex(
+            "0183136317ad1a43c1e479419182481432da7d6d583de328df2f1d6589e98a129e0e\
+             4641762d3dc047f4d160e39f8fc522074732f3575d",
+        );
+        let response = unhex(
+            "01e4e79e32ad735972a25bf90cd1f93d0806cbc31b960ea39aa08598480bd4183af7\
+             cf633633c2bddf034d9d98b7745f23cd4ede6d8f",
+        );
+        let keyring = Keyring::new(OtpSecret::new(SECRET.as_bytes().to_vec()));
+        let outbox_sealer = Sealer::new(&keyring, Purpose::EmailOutbox);
+        let response_sealer = Sealer::new(&keyring, Purpose::IdempotencyResponse);
+        assert_eq!(
+            outbox_sealer.open(b"row-1", &outbox).unwrap(),
+            b"outbox payload"
+        );
+        assert_eq!(
+            response_sealer.open(b"assoc", &response).unwrap(),
+            b"stored answer"
+        );
+        assert_eq!(response_sealer.open(b"row-1", &outbox), Err(OpenError));
+        // What is sealed now is not sealed under the old derivation's key.
+        let legacy_only = outbox_sealer.ciphers[1].clone();
+        let fresh = outbox_sealer.seal(b"row-1", b"outbox payload");
+        let (nonce, ciphertext) = fresh[1..].split_at(NONCE_LEN);
+        assert!(
+            legacy_only
+                .decrypt(
+                    &XNonce::try_from(nonce).unwrap(),
+                    Payload {
+                        msg: ciphertext,
+                        aad: b"row-1"
+                    }
+                )
+                .is_err()
+        );
     }
 
     #[test]
     fn after_a_rotation_payloads_of_the_previous_key_still_open() {
         let sealed = sealer("old").seal(b"row", b"code 123456");
-        let rotated = Sealer::new(&Keyring {
-            current: OtpSecret::new(b"new".to_vec()),
-            previous: Some(OtpSecret::new(b"old".to_vec())),
-        });
+        let rotated = Sealer::new(
+            &Keyring {
+                current: OtpSecret::new(b"new".to_vec()),
+                previous: Some(OtpSecret::new(b"old".to_vec())),
+            },
+            Purpose::EmailOutbox,
+        );
         assert_eq!(rotated.open(b"row", &sealed).unwrap(), b"code 123456");
         let resealed = rotated.seal(b"row", b"code 123456");
         assert_eq!(
