@@ -3,8 +3,9 @@
 //!
 //! Layers, each calling only downward: [`config`] → [`db`] (pool, migrations,
 //! schema, models), with [`mail`] and the [`courier`] beside it → [`flows`]
-//! (issue, verify, register, cleanup, the Redis import, the idempotency store) →
-//! [`http`] (routes, errors, the client's address, middleware, OpenAPI) →
+//! (issue, verify, register, cleanup, the Redis import), with [`idempotency`]
+//! (the response cache for retries, and its table) beside them → [`http`]
+//! (routes, errors, the client's address, middleware, OpenAPI) →
 //! [`startup`] and [`cli`], which the binary dispatches to. [`domain`] (values
 //! checked at the edge), [`keys`] (the secret and what is derived from it),
 //! [`clock`], [`events`], [`metrics`] and [`telemetry`] are used by all.
@@ -20,6 +21,7 @@ pub mod domain;
 pub mod events;
 pub mod flows;
 pub mod http;
+pub mod idempotency;
 pub mod keys;
 pub mod mail;
 pub mod metrics;

@@ -14,10 +14,11 @@ use crate::config::Config;
 use crate::courier::{Courier, Outbox, RetryPolicy};
 use crate::db::{self, DbError, DbPool, MigrationError};
 use crate::events::Events;
-use crate::flows::{self, IdempotencyStore, PasswordHashers, SignupService};
+use crate::flows::{self, PasswordHashers, SignupService};
 use crate::http::client::{ClientIp, Connections};
 use crate::http::rate_limit::IpLimits;
 use crate::http::{BodyTimeout, DefaultLocale, EdgeConfig, cors, middleware};
+use crate::idempotency::IdempotencyStore;
 use crate::mail::{MailError, Mailer};
 use crate::metrics::Metrics;
 

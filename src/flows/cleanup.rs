@@ -8,10 +8,10 @@ use std::time::Duration;
 use super::throttle::{DAY, WINDOW};
 use super::{FlowError, Inner, SignupService};
 use crate::db::models::{
-    IdempotencyRecord, Otp, PendingRegistration, RedisImport, SendLimit, SignupOtp, SignupToken,
-    VerifyLockout,
+    Otp, PendingRegistration, RedisImport, SendLimit, SignupOtp, SignupToken, VerifyLockout,
 };
 use crate::db::{self, DbError};
+use crate::idempotency::persistence::IdempotencyRecord;
 
 /// How many rows one cleanup deleted.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]

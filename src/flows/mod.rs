@@ -12,7 +12,6 @@
 
 mod cleanup;
 mod hasher;
-pub mod idempotency;
 pub mod import;
 mod issue;
 mod password;
@@ -26,7 +25,6 @@ use std::time::Duration;
 
 pub use cleanup::{CleanupReport, run_periodically};
 pub use hasher::{CodeCheck, OtpHasher};
-pub use idempotency::IdempotencyStore;
 pub use issue::SendReceipt;
 pub use password::{HashError, PasswordHashers};
 pub use register::{Registered, Registration};

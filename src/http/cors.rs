@@ -14,8 +14,8 @@ use actix_web::middleware::{Condition, Next};
 use actix_web::{Error, ResponseError};
 
 use super::ApiError;
-use super::idempotency::{IDEMPOTENCY_KEY, IDEMPOTENT_REPLAYED};
 use super::middleware::REQUEST_ID_HEADER;
+use crate::idempotency::{IDEMPOTENCY_KEY, IDEMPOTENT_REPLAYED};
 
 /// How long a browser may cache a preflight answer.
 const PREFLIGHT_MAX_AGE_SECS: usize = 3600;

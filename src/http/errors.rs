@@ -15,6 +15,8 @@ use serde::Serialize;
 
 use crate::flows::DbError;
 use crate::flows::{FlowError, HashError, ThrottleReason};
+use crate::idempotency::IdempotencyError;
+use crate::idempotency::edge::InvalidKey;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ApiError {
@@ -189,6 +191,35 @@ impl From<FlowError> for ApiError {
             }
             FlowError::Database(error) => error.into(),
         }
+    }
+}
+
+impl From<IdempotencyError> for ApiError {
+    fn from(error: IdempotencyError) -> Self {
+        match error {
+            IdempotencyError::InUse => ApiError::new(
+                StatusCode::CONFLICT,
+                "idempotency_key_in_use",
+                error.to_string(),
+            ),
+            IdempotencyError::Database(error) => error.into(),
+            IdempotencyError::Lost => ApiError::internal(),
+        }
+    }
+}
+
+impl ResponseError for InvalidKey {
+    fn status_code(&self) -> StatusCode {
+        StatusCode::BAD_REQUEST
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        ApiError::new(
+            self.status_code(),
+            "invalid_idempotency_key",
+            self.to_string(),
+        )
+        .error_response()
     }
 }
 

@@ -6,7 +6,6 @@ pub mod client;
 pub mod cors;
 pub mod errors;
 mod extract;
-pub mod idempotency;
 pub mod middleware;
 pub mod openapi;
 pub mod rate_limit;

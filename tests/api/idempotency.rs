@@ -4,8 +4,8 @@ use std::time::Duration;
 
 use diesel::prelude::*;
 use serde_json::{Value, json};
-use signup_otp::db::models::IdempotencyRecord;
 use signup_otp::db::schema;
+use signup_otp::idempotency::persistence::IdempotencyRecord;
 
 use crate::helpers::{Backend, TestApp, TestResponse, wrong_code};
 use crate::on_both_backends;

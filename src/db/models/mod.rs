@@ -2,7 +2,6 @@
 //! method here; flows compose them inside one transaction.
 
 mod account;
-mod idempotency;
 mod otp;
 mod outbox;
 mod pending_registration;
@@ -13,7 +12,6 @@ mod signup_token;
 mod verify_lockout;
 
 pub use account::{Account, AccountId, AccountRecord, DemoUser, NewAccount, User};
-pub use idempotency::{Claim, IdempotencyRecord};
 pub use otp::{NewOtp, Otp};
 pub use outbox::{Backlog, NewOutboxMessage, OutboxMessage};
 pub use pending_registration::PendingRegistration;

@@ -10,13 +10,13 @@ use utoipa::ToSchema;
 use super::{email_locale, identity, invalid};
 use crate::domain::{FullName, Password, Requester};
 use crate::flows::AccountRecord;
-use crate::flows::{IdempotencyStore, Registered, Registration, SignupService};
+use crate::flows::{Registered, Registration, SignupService};
 use crate::http::ApiError;
 use crate::http::DefaultLocale;
 use crate::http::errors::ErrorBody;
 use crate::http::extract::JsonObject;
-use crate::http::idempotency::{self, IdempotencyKey, identity_scope};
 use crate::http::openapi::{AcceptLanguageHeader, IdempotencyHeader, LocaleTag, UserTypeName};
+use crate::idempotency::{self, IdempotencyKey, IdempotencyStore, identity_scope};
 
 /// No `Debug`: it holds the password.
 #[derive(Deserialize, ToSchema)]
@@ -176,7 +176,7 @@ pub async fn register(
         "register",
         &scope,
         key,
-        &canonical,
+        canonical.as_bytes(),
         move || async move {
             let (email, user_type) = identity(&body.email, &body.user_type)?;
             let password =

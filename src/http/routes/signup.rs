@@ -8,13 +8,13 @@ use utoipa::ToSchema;
 use super::register::AccountResponse;
 use super::{email_locale, identity};
 use crate::domain::Requester;
-use crate::flows::{Carried, IdempotencyStore, SignupService, VerifiedOutcome};
+use crate::flows::{Carried, SignupService, VerifiedOutcome};
 use crate::http::ApiError;
 use crate::http::DefaultLocale;
 use crate::http::errors::ErrorBody;
 use crate::http::extract::JsonObject;
-use crate::http::idempotency::{self, IdempotencyKey, identity_scope};
 use crate::http::openapi::{AcceptLanguageHeader, IdempotencyHeader, LocaleTag, UserTypeName};
+use crate::idempotency::{self, IdempotencyKey, IdempotencyStore, identity_scope};
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -151,7 +151,7 @@ pub async fn send_otp(
         "send-otp",
         &scope,
         key,
-        &canonical,
+        canonical.as_bytes(),
         move || async move {
             let (email, user_type) = identity(&body.email, &body.user_type)?;
             let receipt = service.send(email, user_type, requester, locale?).await?;
@@ -208,7 +208,7 @@ pub async fn verify_otp(
         "verify-otp",
         &scope,
         key,
-        &canonical,
+        canonical.as_bytes(),
         move || async move {
             let (email, user_type) = identity(&body.email, &body.user_type)?;
             let verified = service

@@ -1,21 +1,8 @@
-//! Idempotent retries (the IETF `Idempotency-Key` draft, as Stripe behaves): the
-//! first request with a key runs and its response is kept; a repeat with the same
-//! key and body gets that response again without running; the same key with
-//! another body, or while the first still runs, is refused.
-//!
-//! The store is generic: a route name, the identity the request is about, the
-//! client's key, a fingerprint of the body and an opaque response (status and
-//! bytes). Bodies are fingerprinted with a keyed HMAC, since they hold passwords
-//! and codes; stored responses are sealed, since a verify response holds a
-//! signup token. State lives in the database, so every instance on one
-//! PostgreSQL sees the same keys.
-//!
-//! A key answers only requests about the same identity (`scope`), and only a
-//! request identical to the first is replayed. Another body under the same key
-//! voids the stored answer and runs as a request without a key: someone who
-//! learnt a client's key can neither test codes against its stored answer for
-//! free nor ever be served it, since any guess but the one right code voids it,
-//! and a request that runs spends its attempt like any other.
+//! The store: a route name, the identity the request is about, the client's
+//! key, a fingerprint of the body and an opaque response (status and bytes).
+//! Bodies are fingerprinted with a keyed HMAC, since they hold passwords and
+//! codes; stored responses are sealed, since a verify response holds a signup
+//! token. A key's scope is a hash of the route and the identity.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -25,9 +12,10 @@ use hmac::{Hmac, Mac};
 use sha2::{Digest, Sha256};
 
 use crate::clock::Clock;
-use crate::db::models::{Claim, IdempotencyRecord};
 use crate::db::{self, DbError, DbPool};
 use crate::keys::{Keyring, Purpose, Sealer};
+
+use super::persistence::{Claim, IdempotencyRecord};
 
 /// How long a running request holds its key. Past it, the request counts as lost
 /// (its instance died) and a retry runs anew.
