@@ -1,0 +1,289 @@
+//! The delivery task: claims due messages, sends them, deletes each once the
+//! transport has accepted it, retries failures with backoff, and abandons a
+//! message whose code has expired.
+
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use futures_util::future::join_all;
+use rand::RngExt;
+
+use super::Outbox;
+use crate::clock::Clock;
+use crate::config::MailConfig;
+use crate::db::models::OutboxMessage;
+use crate::db::{self, DbError, DbPool};
+use crate::events::Events;
+use crate::mail::Mailer;
+
+/// How often a courier looks for due messages when nothing wakes it: the delay
+/// after which another instance picks up messages queued by one that stopped.
+const POLL: Duration = Duration::from_secs(1);
+/// Messages claimed at once.
+const BATCH: i64 = 16;
+
+/// How the courier retries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RetryPolicy {
+    /// The first retry waits about this long; each further one twice as long.
+    pub initial: Duration,
+    /// No wait is longer than this.
+    pub max: Duration,
+    /// How long a claimed message is reserved for the sender that claimed it.
+    pub lease: Duration,
+}
+
+impl RetryPolicy {
+    pub fn from_config(mail: &MailConfig) -> Self {
+        Self {
+            initial: mail.retry_initial,
+            max: mail.retry_max,
+            lease: (mail.transport_timeout() * 2 + Duration::from_secs(10))
+                .max(Duration::from_secs(30)),
+        }
+    }
+
+    /// The wait before attempt `attempts + 1`: exponential, capped, with "equal
+    /// jitter" (half fixed, half random) so that retries after an outage spread out.
+    pub fn backoff(&self, attempts: u32) -> Duration {
+        let exponential = self
+            .initial
+            .saturating_mul(2u32.saturating_pow(attempts.saturating_sub(1)))
+            .min(self.max);
+        exponential.mul_f64(rand::rng().random_range(0.5..=1.0))
+    }
+}
+
+/// The delivery task.
+pub struct Courier {
+    pool: DbPool,
+    mailer: Mailer,
+    clock: Arc<dyn Clock>,
+    outbox: Outbox,
+    retry: RetryPolicy,
+    events: Events,
+    /// Messages the transport accepted whose row could not be deleted yet (the
+    /// database was away): never sent again by this instance.
+    sent_not_deleted: Mutex<HashSet<i64>>,
+}
+
+impl Courier {
+    pub fn new(
+        pool: DbPool,
+        mailer: Mailer,
+        clock: Arc<dyn Clock>,
+        outbox: Outbox,
+        retry: RetryPolicy,
+        events: Events,
+    ) -> Self {
+        Self {
+            pool,
+            mailer,
+            clock,
+            outbox,
+            retry,
+            events,
+            sent_not_deleted: Mutex::new(HashSet::new()),
+        }
+    }
+
+    /// Delivers until `stop` turns true: at once when woken, otherwise when the
+    /// next message falls due, and at least every second. A round in progress is
+    /// finished before stopping, so no claimed message is left half-sent.
+    pub async fn run(self, mut stop: tokio::sync::watch::Receiver<bool>) {
+        while !*stop.borrow() {
+            let wake = self.outbox.wake.clone();
+            let woken = wake.notified();
+            tokio::pin!(woken);
+            woken.as_mut().enable();
+            let pause = match self.deliver_due().await {
+                Ok(pause) => pause,
+                Err(error) => {
+                    log::warn!(
+                        "the courier cannot reach the database, retrying: {}",
+                        crate::telemetry::error_chain(&error)
+                    );
+                    POLL
+                }
+            };
+            if pause.is_zero() {
+                continue;
+            }
+            tokio::select! {
+                () = &mut woken => {}
+                () = tokio::time::sleep(pause) => {}
+                _ = stop.changed() => {}
+            }
+        }
+    }
+
+    /// One round: claim what is due, deliver it; return how long to rest.
+    async fn deliver_due(&self) -> Result<Duration, DbError> {
+        self.forget_sent().await?;
+        let now = self.clock.now();
+        let lease_until = now + self.retry.lease;
+        let claimed = db::run(&self.pool, move |conn| {
+            OutboxMessage::claim_due(conn, now, lease_until, BATCH).map_err(DbError::from)
+        })
+        .await?;
+        let full = claimed.len() as i64 == BATCH;
+        join_all(claimed.into_iter().map(|message| self.deliver(message))).await;
+        if full {
+            return Ok(Duration::ZERO);
+        }
+        let next_due = db::run(&self.pool, |conn| {
+            OutboxMessage::next_due(conn).map_err(DbError::from)
+        })
+        .await?;
+        Ok(match next_due {
+            Some(at) => (at - self.clock.now())
+                .to_std()
+                .unwrap_or_default()
+                .min(POLL),
+            None => POLL,
+        })
+    }
+
+    async fn deliver(&self, message: OutboxMessage) {
+        let id = message.id;
+        if self
+            .sent_not_deleted
+            .lock()
+            .expect("not poisoned")
+            .contains(&id)
+        {
+            return;
+        }
+        let now = self.clock.now();
+        let opened = self.outbox.open(&message);
+        let (email, user_type) = match opened {
+            Ok(opened) if message.expires_at > now => opened,
+            Ok((email, user_type)) => {
+                self.events.warn(
+                    "OTP_EMAIL_ABANDONED",
+                    user_type,
+                    &email.to,
+                    &[("reason", "expired"), ("kind", &message.kind)],
+                    &format!("attempts={}", message.attempts),
+                );
+                self.remove(id).await;
+                return;
+            }
+            Err(_) => {
+                self.events.record_general(
+                    log::Level::Warn,
+                    "OTP_EMAIL_ABANDONED",
+                    &[("reason", "unreadable"), ("kind", &message.kind)],
+                    &format!("id={id} (was OTP_SECRET changed without OTP_SECRET_PREVIOUS?)"),
+                );
+                self.remove(id).await;
+                return;
+            }
+        };
+        let to = email.to.clone();
+        match self.mailer.send(email).await {
+            Ok(()) => {
+                self.events.record(
+                    "OTP_EMAIL_SENT",
+                    user_type,
+                    &to,
+                    &[("kind", &message.kind)],
+                    &format!("attempts={}", message.attempts + 1),
+                );
+                if !self.remove(id).await {
+                    self.sent_not_deleted
+                        .lock()
+                        .expect("not poisoned")
+                        .insert(id);
+                }
+            }
+            Err(error) => {
+                let attempts = message.attempts.saturating_add(1);
+                let wait = self
+                    .retry
+                    .backoff(u32::try_from(attempts).unwrap_or(u32::MAX));
+                let next = now + wait;
+                let reason = crate::telemetry::error_chain(&error);
+                self.events.warn(
+                    "OTP_EMAIL_RETRY",
+                    user_type,
+                    &to,
+                    &[("kind", &message.kind)],
+                    &format!(
+                        "attempts={attempts} retry_in_ms={} error=\"{reason}\"",
+                        wait.as_millis()
+                    ),
+                );
+                let rescheduled = db::run(&self.pool, move |conn| {
+                    db::write_transaction(conn, |conn| {
+                        OutboxMessage::reschedule(conn, id, attempts, next, &reason)
+                    })
+                    .map_err(DbError::from)
+                })
+                .await;
+                if let Err(error) = rescheduled {
+                    // The lease runs out and the message is retried then.
+                    log::warn!(
+                        "could not reschedule an email: {}",
+                        crate::telemetry::error_chain(&error)
+                    );
+                }
+            }
+        }
+    }
+
+    /// Deletes a message's row; returns whether it did.
+    async fn remove(&self, id: i64) -> bool {
+        let result = db::run(&self.pool, move |conn| {
+            db::write_transaction(conn, |conn| OutboxMessage::delete(conn, id))
+                .map_err(DbError::from)
+        })
+        .await;
+        result.is_ok()
+    }
+
+    /// Retries the deletes that failed.
+    async fn forget_sent(&self) -> Result<(), DbError> {
+        let pending: Vec<i64> = self
+            .sent_not_deleted
+            .lock()
+            .expect("not poisoned")
+            .iter()
+            .copied()
+            .collect();
+        for id in pending {
+            db::run(&self.pool, move |conn| {
+                OutboxMessage::delete(conn, id).map_err(DbError::from)
+            })
+            .await?;
+            self.sent_not_deleted
+                .lock()
+                .expect("not poisoned")
+                .remove(&id);
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_up_to_the_cap_with_jitter() {
+        let retry = RetryPolicy {
+            initial: Duration::from_secs(1),
+            max: Duration::from_secs(60),
+            lease: Duration::from_secs(30),
+        };
+        for (attempts, full) in [(1, 1), (2, 2), (3, 4), (6, 32), (7, 60), (30, 60)] {
+            let wait = retry.backoff(attempts);
+            let full = Duration::from_secs(full);
+            assert!(
+                wait >= full / 2 && wait <= full,
+                "attempt {attempts}: {wait:?}"
+            );
+        }
+    }
+}
