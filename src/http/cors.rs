@@ -6,15 +6,16 @@
 use actix_cors::{Cors, CorsError};
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::http::Method;
 use actix_web::http::header::{
     ACCESS_CONTROL_ALLOW_ORIGIN, ACCESS_CONTROL_EXPOSE_HEADERS, CONTENT_TYPE, RETRY_AFTER,
 };
-use actix_web::http::{Method, StatusCode};
 use actix_web::middleware::{Condition, Next};
 use actix_web::{Error, ResponseError};
 
 use super::ApiError;
 use super::middleware::REQUEST_ID_HEADER;
+use crate::http::ErrorCode;
 use crate::idempotency::{IDEMPOTENCY_KEY, IDEMPOTENT_REPLAYED};
 
 /// How long a browser may cache a preflight answer.
@@ -48,13 +49,11 @@ pub async fn refusals(
         .and_then(|error| error.as_error::<CorsError>())
         .map(|error| match error {
             CorsError::OriginNotAllowed => ApiError::new(
-                StatusCode::FORBIDDEN,
-                "cors_origin_not_allowed",
+                ErrorCode::CorsOriginNotAllowed,
                 "This origin is not allowed to call the API from a browser",
             ),
             other => ApiError::new(
-                StatusCode::BAD_REQUEST,
-                "cors_request_not_allowed",
+                ErrorCode::CorsRequestNotAllowed,
                 format!("CORS preflight refused: {other}"),
             ),
         });

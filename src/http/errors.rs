@@ -13,6 +13,7 @@ use actix_web::http::{Method, StatusCode};
 use actix_web::{HttpResponse, ResponseError};
 use serde::Serialize;
 
+use super::ErrorCode;
 use crate::flows::DbError;
 use crate::flows::{FlowError, HashError, ThrottleReason};
 use crate::idempotency::IdempotencyError;
@@ -20,8 +21,7 @@ use crate::idempotency::edge::InvalidKey;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ApiError {
-    pub status: StatusCode,
-    pub code: &'static str,
+    pub code: ErrorCode,
     pub detail: String,
     pub retry_after: Option<Duration>,
     /// For a 405: the method the resource takes (RFC 9110 requires `Allow`).
@@ -37,14 +37,14 @@ pub struct ErrorBody<'a> {
     #[schema(value_type = String, example = "Invalid OTP")]
     pub detail: &'a str,
     /// For programs; stable, snake_case.
-    #[schema(value_type = String, example = "invalid_otp")]
-    pub code: &'a str,
+    #[schema(example = "invalid_otp")]
+    pub code: ErrorCode,
 }
 
 impl ApiError {
-    pub fn new(status: StatusCode, code: &'static str, detail: impl Into<String>) -> Self {
+    /// An answer with `code` (and so its status) and `detail` for people.
+    pub fn new(code: ErrorCode, detail: impl Into<String>) -> Self {
         Self {
-            status,
             code,
             detail: detail.into(),
             retry_after: None,
@@ -65,13 +65,12 @@ impl ApiError {
     }
 
     pub fn not_found() -> Self {
-        Self::new(StatusCode::NOT_FOUND, "not_found", "Not found")
+        Self::new(ErrorCode::NotFound, "Not found")
     }
 
     pub fn method_not_allowed(allowed: Method) -> Self {
         let mut error = Self::new(
-            StatusCode::METHOD_NOT_ALLOWED,
-            "method_not_allowed",
+            ErrorCode::MethodNotAllowed,
             format!("Method not allowed: use {allowed}"),
         );
         error.allow = Some(allowed);
@@ -80,35 +79,44 @@ impl ApiError {
 
     pub fn database_unavailable() -> Self {
         Self::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "database_unavailable",
+            ErrorCode::DatabaseUnavailable,
             "The service is temporarily unavailable; try again shortly",
         )
         .retry_after(Duration::from_secs(5))
     }
 
+    /// What the client reads.
+    pub fn body(&self) -> ErrorBody<'_> {
+        ErrorBody {
+            detail: &self.detail,
+            code: self.code,
+        }
+    }
+
     pub(crate) fn internal() -> Self {
-        Self::new(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "internal_error",
-            "Internal server error",
-        )
+        Self::new(ErrorCode::InternalError, "Internal server error")
     }
 }
 
 impl std::fmt::Display for ApiError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{} {}: {}", self.status.as_u16(), self.code, self.detail)
+        write!(
+            f,
+            "{} {}: {}",
+            self.code.status().as_u16(),
+            self.code,
+            self.detail
+        )
     }
 }
 
 impl ResponseError for ApiError {
     fn status_code(&self) -> StatusCode {
-        self.status
+        self.code.status()
     }
 
     fn error_response(&self) -> HttpResponse {
-        let mut response = HttpResponse::build(self.status);
+        let mut response = HttpResponse::build(self.code.status());
         if let Some(after) = self.retry_after {
             response.insert_header((header::RETRY_AFTER, HeaderValue::from(after.as_secs())));
         }
@@ -118,27 +126,20 @@ impl ResponseError for ApiError {
         if self.close {
             response.force_close();
         }
-        response.json(ErrorBody {
-            detail: &self.detail,
-            code: self.code,
-        })
+        response.json(self.body())
     }
 }
 
 impl From<FlowError> for ApiError {
     fn from(error: FlowError) -> Self {
         match error {
-            FlowError::InvalidOtp(_) => {
-                ApiError::new(StatusCode::BAD_REQUEST, "invalid_otp", "Invalid OTP")
-            }
+            FlowError::InvalidOtp(_) => ApiError::new(ErrorCode::InvalidOtp, "Invalid OTP"),
             FlowError::TooManyAttempts => ApiError::new(
-                StatusCode::TOO_MANY_REQUESTS,
-                "too_many_attempts",
+                ErrorCode::TooManyAttempts,
                 "Too many wrong codes: request a new one",
             ),
             FlowError::VerificationLocked { retry_after } => ApiError::new(
-                StatusCode::TOO_MANY_REQUESTS,
-                "verification_locked",
+                ErrorCode::VerificationLocked,
                 "Too many wrong codes for this address: verification is locked for a while",
             )
             .retry_after(retry_after),
@@ -148,39 +149,35 @@ impl From<FlowError> for ApiError {
             } => {
                 let (code, detail) = match reason {
                     ThrottleReason::Cooldown => (
-                        "resend_cooldown",
+                        ErrorCode::ResendCooldown,
                         "A code was sent moments ago; wait before asking for another",
                     ),
                     ThrottleReason::HourlyCap
                     | ThrottleReason::DailyCap
                     | ThrottleReason::MailboxCeiling => (
-                        "send_limit_reached",
+                        ErrorCode::SendLimitReached,
                         "Too many codes were sent to this address; try again later",
                     ),
                 };
-                ApiError::new(StatusCode::TOO_MANY_REQUESTS, code, detail).retry_after(retry_after)
+                ApiError::new(code, detail).retry_after(retry_after)
             }
             FlowError::InvalidSignupToken(_) => ApiError::new(
-                StatusCode::BAD_REQUEST,
-                "invalid_signup_token",
+                ErrorCode::InvalidSignupToken,
                 "The signup token is invalid or expired: verify the email again",
             ),
             FlowError::AlreadyRegistered => ApiError::new(
-                StatusCode::CONFLICT,
-                "already_registered",
+                ErrorCode::AlreadyRegistered,
                 "An account with this email already exists",
             ),
             FlowError::VerificationIdRequired => ApiError::new(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "verification_id_required",
+                ErrorCode::VerificationIdRequired,
                 "Send the verification_id that send-otp answered (or the registration_id of \
                  register) with the code",
             ),
             FlowError::PasswordHash(HashError::Busy) => {
                 log::warn!("password hashing is at capacity: a register was turned away");
                 ApiError::new(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    "service_busy",
+                    ErrorCode::ServiceBusy,
                     "The service is busy; try again shortly",
                 )
                 .retry_after(Duration::from_secs(2))
@@ -197,11 +194,9 @@ impl From<FlowError> for ApiError {
 impl From<IdempotencyError> for ApiError {
     fn from(error: IdempotencyError) -> Self {
         match error {
-            IdempotencyError::InUse => ApiError::new(
-                StatusCode::CONFLICT,
-                "idempotency_key_in_use",
-                error.to_string(),
-            ),
+            IdempotencyError::InUse => {
+                ApiError::new(ErrorCode::IdempotencyKeyInUse, error.to_string())
+            }
             IdempotencyError::Database(error) => error.into(),
             IdempotencyError::Lost => ApiError::internal(),
         }
@@ -210,16 +205,11 @@ impl From<IdempotencyError> for ApiError {
 
 impl ResponseError for InvalidKey {
     fn status_code(&self) -> StatusCode {
-        StatusCode::BAD_REQUEST
+        ErrorCode::InvalidIdempotencyKey.status()
     }
 
     fn error_response(&self) -> HttpResponse {
-        ApiError::new(
-            self.status_code(),
-            "invalid_idempotency_key",
-            self.to_string(),
-        )
-        .error_response()
+        ApiError::new(ErrorCode::InvalidIdempotencyKey, self.to_string()).error_response()
     }
 }
 

@@ -6,13 +6,13 @@ use std::time::Duration;
 
 use actix_web::dev::Payload;
 use actix_web::error::JsonPayloadError;
-use actix_web::http::StatusCode;
 use actix_web::http::header::CONTENT_ENCODING;
 use actix_web::{FromRequest, HttpRequest, web};
 use futures_util::future::LocalBoxFuture;
 use serde::de::DeserializeOwned;
 
 use super::{ApiError, MAX_BODY_BYTES};
+use crate::http::ErrorCode;
 
 pub fn json_config() -> web::JsonConfig {
     web::JsonConfig::default()
@@ -31,26 +31,19 @@ fn api_error(error: &JsonPayloadError) -> ApiError {
         }
         JsonPayloadError::Payload(actix_web::error::PayloadError::Overflow) => too_large(),
         JsonPayloadError::ContentType => ApiError::new(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "unsupported_media_type",
+            ErrorCode::UnsupportedMediaType,
             "Send the body as JSON with Content-Type: application/json",
         ),
         // Well-formed JSON of the wrong shape: a missing or unknown field, a wrong type.
         JsonPayloadError::Deserialize(e) if e.is_data() => ApiError::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "invalid_request",
+            ErrorCode::InvalidRequest,
             format!("Invalid request body: {e}"),
         ),
         JsonPayloadError::Deserialize(e) => ApiError::new(
-            StatusCode::BAD_REQUEST,
-            "invalid_json",
+            ErrorCode::InvalidJson,
             format!("The body is not valid JSON: {e}"),
         ),
-        _ => ApiError::new(
-            StatusCode::BAD_REQUEST,
-            "invalid_body",
-            "The request body could not be read",
-        ),
+        _ => ApiError::new(ErrorCode::InvalidBody, "The request body could not be read"),
     }
 }
 
@@ -62,8 +55,7 @@ pub struct BodyTimeout(pub Duration);
 
 fn too_large() -> ApiError {
     ApiError::new(
-        StatusCode::PAYLOAD_TOO_LARGE,
-        "payload_too_large",
+        ErrorCode::PayloadTooLarge,
         format!("The body must be at most {MAX_BODY_BYTES} bytes"),
     )
 }
@@ -103,8 +95,7 @@ impl<T: DeserializeOwned> FromRequest for JsonObject<T> {
         Box::pin(async move {
             if encoded {
                 return Err(ApiError::new(
-                    StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                    "unsupported_content_encoding",
+                    ErrorCode::UnsupportedContentEncoding,
                     "Send the body uncompressed: Content-Encoding is not accepted",
                 )
                 .closing()
@@ -114,8 +105,7 @@ impl<T: DeserializeOwned> FromRequest for JsonObject<T> {
                 .await
                 .map_err(|_| {
                     ApiError::new(
-                        StatusCode::REQUEST_TIMEOUT,
-                        "request_timeout",
+                        ErrorCode::RequestTimeout,
                         "The request body did not arrive in time",
                     )
                     .closing()

@@ -10,6 +10,7 @@ use actix_web::middleware::Next;
 use actix_web::web;
 use rand::RngExt;
 
+use crate::http::ErrorCode;
 use crate::metrics::Metrics;
 use crate::telemetry::REQUEST_ID;
 
@@ -127,8 +128,7 @@ pub async fn connection_guard(
         .is_some_and(|slot| slot.over_limit);
     if over {
         let error = super::ApiError::new(
-            actix_web::http::StatusCode::TOO_MANY_REQUESTS,
-            "too_many_connections",
+            ErrorCode::TooManyConnections,
             "Too many open connections from this address",
         )
         .retry_after(std::time::Duration::from_secs(1))

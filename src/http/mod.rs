@@ -4,6 +4,7 @@
 
 pub mod client;
 pub mod cors;
+pub mod error_code;
 pub mod errors;
 mod extract;
 pub mod middleware;
@@ -15,6 +16,7 @@ use actix_web::http::Method;
 use actix_web::web;
 use utoipa_swagger_ui::{Config, SwaggerUi};
 
+pub use error_code::ErrorCode;
 pub use errors::ApiError;
 pub use extract::BodyTimeout;
 use rate_limit::IpLimits;

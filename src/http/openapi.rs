@@ -1,10 +1,19 @@
 //! The OpenAPI document, generated from the handlers' annotations and the
 //! request and response types.
 
+use std::collections::BTreeMap;
 use std::sync::OnceLock;
 
+use serde_json::json;
+use utoipa::openapi::path::Operation;
+use utoipa::openapi::schema::Type;
+use utoipa::openapi::{
+    ContentBuilder, HeaderBuilder, Ref, RefOr, ResponseBuilder, ResponsesBuilder,
+};
 use utoipa::{IntoParams, OpenApi, ToSchema};
 
+use super::ErrorCode;
+use super::error_code::EndpointErrors;
 use super::errors::ErrorBody;
 use super::routes::{docs, health, register, signup};
 
@@ -69,7 +78,7 @@ pub struct AcceptLanguageHeader {
         health::ready,
         docs::openapi_json,
     ),
-    components(schemas(ErrorBody, UserTypeName, LocaleTag)),
+    components(schemas(ErrorBody, ErrorCode, UserTypeName, LocaleTag)),
     tags(
         (name = "signup", description = "Send and verify one-time codes"),
         (name = "accounts", description = "Register accounts"),
@@ -84,6 +93,74 @@ pub fn document() -> &'static utoipa::openapi::OpenApi {
     DOCUMENT.get_or_init(|| {
         let mut document = ApiDoc::openapi();
         document.info.version = env!("CARGO_PKG_VERSION").to_owned();
+        for item in document.paths.paths.values_mut() {
+            for operation in [&mut item.get, &mut item.post].into_iter().flatten() {
+                add_errors(operation);
+            }
+        }
         document
     })
+}
+
+/// The error codes of each operation, declared beside its handler.
+fn errors_of(operation_id: &str) -> Option<EndpointErrors> {
+    match operation_id {
+        "send_otp" => Some(signup::SEND_OTP_ERRORS),
+        "verify_otp" => Some(signup::VERIFY_OTP_ERRORS),
+        "register" => Some(register::REGISTER_ERRORS),
+        "ready" => Some(health::READY_ERRORS),
+        _ => None,
+    }
+}
+
+/// One response per status the operation's codes have: which codes, what each
+/// means, an example, and `Retry-After` where those codes send it.
+fn add_errors(operation: &mut Operation) {
+    let Some(errors) = operation.operation_id.as_deref().and_then(errors_of) else {
+        return;
+    };
+    let mut by_status: BTreeMap<u16, Vec<ErrorCode>> = BTreeMap::new();
+    for code in errors.all() {
+        by_status
+            .entry(code.status().as_u16())
+            .or_default()
+            .push(code);
+    }
+    let mut responses = ResponsesBuilder::new();
+    for (status, codes) in by_status {
+        let description = codes
+            .iter()
+            .map(|code| format!("- `{code}`: {}", code.meaning()))
+            .collect::<Vec<_>>()
+            .join("\n");
+        let example = json!({"detail": codes[0].meaning(), "code": codes[0].as_str()});
+        let mut response = ResponseBuilder::new().description(description).content(
+            "application/json",
+            ContentBuilder::new()
+                .schema(Some(Ref::from_schema_name("ErrorBody")))
+                .example(Some(example))
+                .build(),
+        );
+        let waits: Vec<String> = codes
+            .iter()
+            .filter(|code| code.sets_retry_after())
+            .map(|code| format!("`{code}`"))
+            .collect();
+        if !waits.is_empty() {
+            response = response.header(
+                "Retry-After",
+                HeaderBuilder::new()
+                    .schema(Some(
+                        utoipa::openapi::ObjectBuilder::new().schema_type(Type::Integer),
+                    ))
+                    .description(Some(format!("Seconds to wait, with {}", waits.join(", "))))
+                    .build(),
+            );
+        }
+        responses = responses.response(status.to_string(), RefOr::T(response.build()));
+    }
+    operation
+        .responses
+        .responses
+        .extend(responses.build().responses);
 }

@@ -13,7 +13,7 @@ use std::net::IpAddr;
 use std::time::Duration;
 
 use super::client::ClientIp;
-use super::errors::ErrorBody;
+use super::{ApiError, ErrorCode};
 use crate::config::RateLimits;
 use actix_governor::governor::NotUntil;
 use actix_governor::governor::clock::{Clock, DefaultClock, QuantaInstant};
@@ -37,7 +37,7 @@ impl KeyExtractor for ClientIp {
         Ok(self.network_of(request.peer_addr(), &forwarded))
     }
 
-    /// The service's JSON error; actix-governor has set `Retry-After`.
+    /// The service's JSON error; actix-governor has set the status and `Retry-After`.
     fn exceed_rate_limit_response(
         &self,
         negative: &NotUntil<QuantaInstant>,
@@ -49,10 +49,13 @@ impl KeyExtractor for ClientIp {
             "IP_RATE_LIMITED retry_after={}",
             wait.as_secs().max(1)
         );
-        response.content_type(ContentType::json()).json(ErrorBody {
-            detail: "Too many requests from this address; try again later",
-            code: "rate_limited",
-        })
+        let error = ApiError::new(
+            ErrorCode::RateLimited,
+            "Too many requests from this address; try again later",
+        );
+        response
+            .content_type(ContentType::json())
+            .json(error.body())
     }
 }
 

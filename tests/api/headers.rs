@@ -40,6 +40,8 @@ async fn raw_get(app: &TestApp, path: &str) -> TestResponse {
     assert_eq!(response.status(), 200, "{path}");
     let _ = response.body().limit(10 << 20).await.unwrap();
     TestResponse {
+        method: "GET".to_owned(),
+        path: path.to_owned(),
         status: response.status().as_u16(),
         headers: response.headers().clone(),
         body: serde_json::Value::Null,

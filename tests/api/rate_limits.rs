@@ -23,6 +23,8 @@ impl TestApp {
             .await
             .unwrap();
         TestResponse {
+            method: "POST".to_owned(),
+            path: "/api/v1/users/signup/send-otp".to_owned(),
             status: response.status().as_u16(),
             headers: response.headers().clone(),
             body: response.json().await.unwrap(),

@@ -5,7 +5,8 @@ use serde_json::json;
 
 use crate::flows::SignupService;
 use crate::http::ApiError;
-use crate::http::errors::ErrorBody;
+use crate::http::ErrorCode;
+use crate::http::error_code::EndpointErrors;
 
 /// The process is up.
 #[utoipa::path(
@@ -19,6 +20,9 @@ pub async fn live() -> HttpResponse {
     HttpResponse::Ok().json(json!({ "status": "ok" }))
 }
 
+/// What readiness answers when not ready.
+pub const READY_ERRORS: EndpointErrors = EndpointErrors::only(&[ErrorCode::DatabaseUnavailable]);
+
 /// The database answers; the outbox's backlog.
 #[utoipa::path(
     get,
@@ -27,7 +31,7 @@ pub async fn live() -> HttpResponse {
     responses(
         (status = 200, description = "Ready to serve.", body = Object,
             example = json!({"status": "ready", "database": "ok", "outbox": {"backlog": 0, "oldest_age_secs": null}})),
-        (status = 503, description = "`database_unavailable`", body = ErrorBody),
+        // Errors: READY_ERRORS.
     )
 )]
 pub async fn ready(service: web::Data<SignupService>) -> Result<HttpResponse, ApiError> {

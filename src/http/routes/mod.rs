@@ -6,13 +6,13 @@ pub mod signup;
 pub mod try_page;
 
 use actix_web::http::Method;
-use actix_web::http::StatusCode;
 use actix_web::http::header::ACCEPT_LANGUAGE;
 use actix_web::{HttpRequest, HttpResponse};
 
 use super::ApiError;
 use crate::domain::locale::is_well_formed;
 use crate::domain::{EmailAddress, Locale, LocaleTagError, UserType};
+use crate::http::ErrorCode;
 
 /// Any path the service does not serve.
 pub async fn not_found() -> Result<HttpResponse, ApiError> {
@@ -26,10 +26,10 @@ pub async fn method_not_allowed(allowed: Method) -> Result<HttpResponse, ApiErro
 
 /// The (email, user_type) every endpoint takes, validated; 422 otherwise.
 fn identity(email: &str, user_type: &str) -> Result<(EmailAddress, UserType), ApiError> {
-    let email = EmailAddress::parse(email).map_err(|e| invalid("invalid_email", &e))?;
+    let email = EmailAddress::parse(email).map_err(|e| invalid(ErrorCode::InvalidEmail, &e))?;
     let user_type = user_type
         .parse::<UserType>()
-        .map_err(|e| invalid("invalid_user_type", &e))?;
+        .map_err(|e| invalid(ErrorCode::InvalidUserType, &e))?;
     Ok((email, user_type))
 }
 
@@ -43,7 +43,7 @@ fn email_locale(
 ) -> Result<Locale, ApiError> {
     if let Some(tag) = requested {
         if !is_well_formed(tag) {
-            return Err(invalid("invalid_locale", &LocaleTagError));
+            return Err(invalid(ErrorCode::InvalidLocale, &LocaleTagError));
         }
         return Ok(Locale::resolve(tag).unwrap_or(default));
     }
@@ -57,6 +57,6 @@ fn email_locale(
 
 /// A 422 whose detail is `error`'s message, which starts with the field's name
 /// as the client sends it (`user_type must be "live" or "demo"`).
-fn invalid(code: &'static str, error: &dyn std::fmt::Display) -> ApiError {
-    ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, code, error.to_string())
+fn invalid(code: ErrorCode, error: &dyn std::fmt::Display) -> ApiError {
+    ApiError::new(code, error.to_string())
 }

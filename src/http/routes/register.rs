@@ -13,7 +13,8 @@ use crate::flows::AccountRecord;
 use crate::flows::{Registered, Registration, SignupService};
 use crate::http::ApiError;
 use crate::http::DefaultLocale;
-use crate::http::errors::ErrorBody;
+use crate::http::ErrorCode;
+use crate::http::error_code::EndpointErrors;
 use crate::http::extract::JsonObject;
 use crate::http::openapi::{AcceptLanguageHeader, IdempotencyHeader, LocaleTag, UserTypeName};
 use crate::idempotency::{self, IdempotencyKey, IdempotencyStore, identity_scope};
@@ -124,6 +125,21 @@ impl From<&AccountRecord> for AccountResponse {
         }
     }
 }
+/// What register answers besides every JSON endpoint's errors. With a signup
+/// token: `invalid_signup_token`, `already_registered`; without one, the send
+/// limits (`resend_cooldown`, `send_limit_reached`).
+pub const REGISTER_ERRORS: EndpointErrors = EndpointErrors::json_post(&[
+    ErrorCode::InvalidSignupToken,
+    ErrorCode::AlreadyRegistered,
+    ErrorCode::InvalidEmail,
+    ErrorCode::InvalidUserType,
+    ErrorCode::InvalidPassword,
+    ErrorCode::InvalidFullName,
+    ErrorCode::InvalidLocale,
+    ErrorCode::ResendCooldown,
+    ErrorCode::SendLimitReached,
+    ErrorCode::ServiceBusy,
+]);
 
 /// Register an account.
 ///
@@ -144,19 +160,7 @@ impl From<&AccountRecord> for AccountResponse {
             headers(("Idempotent-Replayed" = String, description = "`true` on a replayed answer"))),
         (status = 202, description = "Without a signup token: a code is on its way (the same answer for every address).", body = RegistrationPending,
             headers(("Idempotent-Replayed" = String, description = "`true` on a replayed answer"))),
-        (status = 400, description = "`invalid_signup_token`, `invalid_json` or `invalid_idempotency_key`", body = ErrorBody,
-            example = json!({"detail": "The signup token is invalid or expired: verify the email again", "code": "invalid_signup_token"})),
-        (status = 408, description = "`request_timeout`: the body did not arrive in time", body = ErrorBody),
-        (status = 409, description = "With a valid signup token: `already_registered`; or `idempotency_key_in_use` while the first request with this key runs", body = ErrorBody,
-            example = json!({"detail": "An account with this email already exists", "code": "already_registered"})),
-        (status = 413, description = "`payload_too_large`", body = ErrorBody),
-        (status = 415, description = "`unsupported_media_type` or `unsupported_content_encoding`", body = ErrorBody),
-        (status = 422, description = "`invalid_request`, `invalid_email`, `invalid_user_type`, `invalid_password`, `invalid_full_name` or `invalid_locale`", body = ErrorBody,
-            example = json!({"detail": "password must be at least 8 characters", "code": "invalid_password"})),
-        (status = 429, description = "Without a token: `resend_cooldown` or `send_limit_reached`; `rate_limited` or `too_many_connections`", body = ErrorBody,
-            headers(("Retry-After" = u64, description = "Seconds to wait"))),
-        (status = 503, description = "`database_unavailable`, or `service_busy` when too many passwords wait to be hashed", body = ErrorBody,
-            headers(("Retry-After" = u64, description = "Seconds to wait"))),
+        // Errors: REGISTER_ERRORS.
     )
 )]
 #[allow(clippy::too_many_arguments)]
@@ -179,10 +183,12 @@ pub async fn register(
         canonical.as_bytes(),
         move || async move {
             let (email, user_type) = identity(&body.email, &body.user_type)?;
-            let password =
-                Password::parse(body.password).map_err(|e| invalid("invalid_password", &e))?;
+            let password = Password::parse(body.password)
+                .map_err(|e| invalid(ErrorCode::InvalidPassword, &e))?;
             let full_name = match body.full_name.as_deref() {
-                Some(raw) => FullName::parse(raw).map_err(|e| invalid("invalid_full_name", &e))?,
+                Some(raw) => {
+                    FullName::parse(raw).map_err(|e| invalid(ErrorCode::InvalidFullName, &e))?
+                }
                 None => None,
             };
             let registration = Registration {

@@ -11,7 +11,8 @@ use crate::domain::Requester;
 use crate::flows::{Carried, SignupService, VerifiedOutcome};
 use crate::http::ApiError;
 use crate::http::DefaultLocale;
-use crate::http::errors::ErrorBody;
+use crate::http::ErrorCode;
+use crate::http::error_code::EndpointErrors;
 use crate::http::extract::JsonObject;
 use crate::http::openapi::{AcceptLanguageHeader, IdempotencyHeader, LocaleTag, UserTypeName};
 use crate::idempotency::{self, IdempotencyKey, IdempotencyStore, identity_scope};
@@ -106,6 +107,15 @@ pub struct VerifyOtpResponse {
 /// has an account.
 const SENT: &str = "If the address can receive mail, a verification code is on its way";
 
+/// What send-otp answers besides every JSON endpoint's errors.
+pub const SEND_OTP_ERRORS: EndpointErrors = EndpointErrors::json_post(&[
+    ErrorCode::InvalidEmail,
+    ErrorCode::InvalidUserType,
+    ErrorCode::InvalidLocale,
+    ErrorCode::ResendCooldown,
+    ErrorCode::SendLimitReached,
+]);
+
 /// Send a code to an address.
 ///
 /// A new address gets a signup code; an existing inactive account an activation
@@ -120,18 +130,7 @@ const SENT: &str = "If the address can receive mail, a verification code is on i
     responses(
         (status = 200, description = "The email is queued.", body = SendOtpResponse,
             headers(("Idempotent-Replayed" = String, description = "`true` on a replayed answer"))),
-        (status = 400, description = "`invalid_json` or `invalid_idempotency_key`", body = ErrorBody),
-        (status = 408, description = "`request_timeout`: the body did not arrive in time", body = ErrorBody),
-        (status = 409, description = "`idempotency_key_in_use`: the first request with this key is still running", body = ErrorBody),
-        (status = 413, description = "`payload_too_large`", body = ErrorBody),
-        (status = 415, description = "`unsupported_media_type` or `unsupported_content_encoding`", body = ErrorBody),
-        (status = 422, description = "`invalid_request`, `invalid_email`, `invalid_user_type` or `invalid_locale`", body = ErrorBody,
-            example = json!({"detail": "email is not a valid address", "code": "invalid_email"})),
-        (status = 429, description = "`resend_cooldown`, `send_limit_reached`, `rate_limited` or `too_many_connections`; the code already sent stays valid", body = ErrorBody,
-            headers(("Retry-After" = u64, description = "Seconds to wait")),
-            example = json!({"detail": "A code was sent moments ago; wait before asking for another", "code": "resend_cooldown"})),
-        (status = 503, description = "`database_unavailable`", body = ErrorBody,
-            headers(("Retry-After" = u64, description = "Seconds to wait"))),
+        // Errors: SEND_OTP_ERRORS.
     )
 )]
 #[allow(clippy::too_many_arguments)]
@@ -166,6 +165,18 @@ pub async fn send_otp(
     .await
 }
 
+/// What verify-otp answers besides every JSON endpoint's errors.
+/// `already_registered`: the address got an account while its registration waited.
+pub const VERIFY_OTP_ERRORS: EndpointErrors = EndpointErrors::json_post(&[
+    ErrorCode::InvalidOtp,
+    ErrorCode::AlreadyRegistered,
+    ErrorCode::InvalidEmail,
+    ErrorCode::InvalidUserType,
+    ErrorCode::VerificationIdRequired,
+    ErrorCode::TooManyAttempts,
+    ErrorCode::VerificationLocked,
+]);
+
 /// Verify a code.
 ///
 /// A right code proves the address. With the `registration_id` from register,
@@ -182,17 +193,7 @@ pub async fn send_otp(
     responses(
         (status = 200, description = "The code was right and is now used up. A replay (same `Idempotency-Key`, same identity, same body) returns the same answer, signup token included.", body = VerifyOtpResponse,
             headers(("Idempotent-Replayed" = String, description = "`true` on a replayed answer"))),
-        (status = 400, description = "`invalid_otp` (unknown, expired, used or wrong code), `invalid_json` or `invalid_idempotency_key`", body = ErrorBody,
-            example = json!({"detail": "Invalid OTP", "code": "invalid_otp"})),
-        (status = 408, description = "`request_timeout`: the body did not arrive in time", body = ErrorBody),
-        (status = 409, description = "`idempotency_key_in_use`: the first request with this key is still running; `already_registered`: the address got an account while its registration waited", body = ErrorBody),
-        (status = 413, description = "`payload_too_large`", body = ErrorBody),
-        (status = 415, description = "`unsupported_media_type` or `unsupported_content_encoding`", body = ErrorBody),
-        (status = 422, description = "`invalid_request`, `invalid_email`, `invalid_user_type`, or `verification_id_required` when the service requires it", body = ErrorBody),
-        (status = 429, description = "`too_many_attempts` (send a new code), `verification_locked` (too many wrong codes from this network, with `Retry-After`), `rate_limited` or `too_many_connections`", body = ErrorBody,
-            example = json!({"detail": "Too many wrong codes: request a new one", "code": "too_many_attempts"})),
-        (status = 503, description = "`database_unavailable`", body = ErrorBody,
-            headers(("Retry-After" = u64, description = "Seconds to wait"))),
+        // Errors: VERIFY_OTP_ERRORS.
     )
 )]
 pub async fn verify_otp(

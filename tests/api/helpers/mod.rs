@@ -118,6 +118,9 @@ pub struct TestResponse {
     pub status: u16,
     pub headers: HeaderMap,
     pub body: Value,
+    /// The request's method and path, for checking the answer against the API document.
+    pub method: String,
+    pub path: String,
 }
 
 impl TestResponse {
@@ -125,8 +128,11 @@ impl TestResponse {
         self.headers.get(name).and_then(|v| v.to_str().ok())
     }
 
-    /// Asserts an error response: its status and its stable `code`, with a detail.
+    /// Asserts an error response: its status and its stable `code`, with a
+    /// detail; and, for an endpoint in the API document, that the document
+    /// lists this code under this status.
     pub fn assert_error(&self, status: u16, code: &str) {
+        self.assert_documented(status, code);
         assert_eq!(self.status, status, "body: {}", self.body);
         assert_eq!(self.body["code"], code, "body: {}", self.body);
         assert!(
@@ -139,6 +145,43 @@ impl TestResponse {
             Some("application/json"),
             "errors are JSON"
         );
+    }
+}
+
+/// The codes the API document lists for `method path` under `status`; `None`
+/// when the document has no such operation.
+pub fn documented_codes(method: &str, path: &str, status: u16) -> Option<Vec<String>> {
+    static DOCUMENT: std::sync::OnceLock<Value> = std::sync::OnceLock::new();
+    let document = DOCUMENT.get_or_init(|| {
+        serde_json::to_value(signup_otp::http::openapi::document()).expect("the document is JSON")
+    });
+    let path = path.split('?').next().unwrap_or(path);
+    let operation = document["paths"]
+        .get(path)?
+        .get(method.to_ascii_lowercase())?;
+    let description = operation["responses"][status.to_string()]["description"]
+        .as_str()
+        .unwrap_or("");
+    Some(
+        description
+            .lines()
+            .filter_map(|line| line.strip_prefix("- `")?.split('`').next())
+            .map(str::to_owned)
+            .collect(),
+    )
+}
+
+impl TestResponse {
+    fn assert_documented(&self, status: u16, code: &str) {
+        if let Some(codes) = documented_codes(&self.method, &self.path, status) {
+            assert!(
+                codes.iter().any(|listed| listed == code),
+                "{} {} answered {status} `{code}`, which the API document does not list \
+                 there (it lists {codes:?})",
+                self.method,
+                self.path
+            );
+        }
     }
 }
 
@@ -249,6 +292,7 @@ impl TestApp {
         headers: &[(&str, &str)],
         body: Vec<u8>,
     ) -> TestResponse {
+        let asked = method.to_owned();
         let method = awc::http::Method::from_bytes(method.as_bytes()).unwrap();
         let mut request = self
             .client
@@ -262,6 +306,8 @@ impl TestApp {
             .expect("the request is answered");
         let bytes = response.body().limit(1 << 20).await.expect("a body");
         TestResponse {
+            method: asked,
+            path: path.to_owned(),
             status: response.status().as_u16(),
             headers: response.headers().clone(),
             body: if bytes.is_empty() {
