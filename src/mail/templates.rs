@@ -1,70 +1,71 @@
 //! Message texts, kept in `templates/email/<locale>/` (one folder per shipped
-//! [`Locale`]) and compiled into the binary: for each kind, `<kind>.txt` (first line `Subject: ...`, then the plain
-//! body) and `<kind>.html` (the HTML body, placed in `layout.html`).
-//! Placeholders: `{code}`, `{minutes}`. No links: a mail scanner that follows
-//! links cannot use anything up.
+//! [`Locale`]) and compiled into the binary: for each kind, `<kind>.txt` (first
+//! line `Subject: ...`, then the plain body) and `<kind>.html` (the HTML body,
+//! which extends `layout.html`). They are minijinja templates with `code` and
+//! `minutes` to fill in; what goes into an HTML part is escaped, so a value can
+//! never add markup. No links: a mail scanner that follows links cannot use
+//! anything up.
 
+use std::sync::OnceLock;
 use std::time::Duration;
+
+use minijinja::syntax::SyntaxConfig;
+use minijinja::{Environment, context};
 
 use super::EmailKind;
 use crate::domain::Locale;
 
-struct Template {
-    text: &'static str,
-    html: &'static str,
-}
-
-/// One locale's messages.
-struct Messages {
-    signup_code: Template,
-    activation_code: Template,
-    account_exists: Template,
-}
-
-/// A message's two files in a locale's folder, compiled in.
+/// One template file of a locale's folder, named as it is rendered (`en/signup_code.txt`).
 macro_rules! template {
-    ($locale:literal, $kind:literal) => {
-        Template {
-            text: include_str!(concat!(
-                "../../templates/email/",
-                $locale,
-                "/",
-                $kind,
-                ".txt"
-            )),
-            html: include_str!(concat!(
-                "../../templates/email/",
-                $locale,
-                "/",
-                $kind,
-                ".html"
-            )),
-        }
+    ($locale:literal, $file:literal) => {
+        (
+            concat!($locale, "/", $file),
+            include_str!(concat!("../../templates/email/", $locale, "/", $file)),
+        )
     };
 }
 
-macro_rules! messages {
+/// A locale's folder: each kind's text and HTML parts.
+macro_rules! folder {
     ($locale:literal) => {
-        Messages {
-            signup_code: template!($locale, "signup_code"),
-            activation_code: template!($locale, "activation_code"),
-            account_exists: template!($locale, "account_exists"),
-        }
+        [
+            template!($locale, "signup_code.txt"),
+            template!($locale, "signup_code.html"),
+            template!($locale, "activation_code.txt"),
+            template!($locale, "activation_code.html"),
+            template!($locale, "account_exists.txt"),
+            template!($locale, "account_exists.html"),
+        ]
     };
 }
 
-/// The HTML frame every message's HTML part sits in; `{lang}` is the locale.
-const LAYOUT: &str = include_str!("../../templates/email/layout.html");
-const EN: Messages = messages!("en");
-const ES: Messages = messages!("es");
-const DE: Messages = messages!("de");
+/// Every shipped locale's templates.
+const FOLDERS: [[(&str, &str); 6]; 3] = [folder!("en"), folder!("es"), folder!("de")];
 
-fn messages(locale: Locale) -> &'static Messages {
-    match locale {
-        Locale::En => &EN,
-        Locale::Es => &ES,
-        Locale::De => &DE,
-    }
+/// The HTML frame every message's HTML part extends.
+const LAYOUT: &str = include_str!("../../templates/email/layout.html");
+
+/// The templates, parsed once. `.html` templates escape what they are given
+/// (minijinja's default, by file name); `.txt` ones do not.
+fn environment() -> &'static Environment<'static> {
+    static ENVIRONMENT: OnceLock<Environment<'static>> = OnceLock::new();
+    ENVIRONMENT.get_or_init(|| {
+        let mut environment = Environment::new();
+        // A block tag's own line end is not output; a file's last one is.
+        environment.set_syntax(
+            SyntaxConfig::builder()
+                .trim_blocks(true)
+                .keep_trailing_newline(true)
+                .build()
+                .expect("a valid syntax"),
+        );
+        for (name, source) in FOLDERS.iter().flatten().chain([&("layout.html", LAYOUT)]) {
+            environment.add_template(name, source).expect(
+                "the templates compiled into the binary parse (the unit tests render each)",
+            );
+        }
+        environment
+    })
 }
 
 pub struct Rendered {
@@ -74,36 +75,33 @@ pub struct Rendered {
 }
 
 pub fn render(kind: &EmailKind, locale: Locale) -> Rendered {
-    let messages = messages(locale);
-    match kind {
-        EmailKind::SignupCode { code, valid_for } => {
-            fill(&messages.signup_code, locale, code.expose(), *valid_for)
-        }
+    let (name, code, valid_for) = match kind {
+        EmailKind::SignupCode { code, valid_for } => ("signup_code", code.expose(), *valid_for),
         EmailKind::ActivationCode { code, valid_for } => {
-            fill(&messages.activation_code, locale, code.expose(), *valid_for)
+            ("activation_code", code.expose(), *valid_for)
         }
-        EmailKind::AccountExists => fill(&messages.account_exists, locale, "", Duration::ZERO),
-    }
-}
-
-fn fill(template: &Template, locale: Locale, code: &str, valid_for: Duration) -> Rendered {
-    let (subject_line, body) = template
-        .text
-        .split_once('\n')
-        .unwrap_or((template.text, ""));
+        EmailKind::AccountExists => ("account_exists", "", Duration::ZERO),
+    };
+    let minutes = valid_for.as_secs().div_ceil(60);
+    let fill = |part: &str, values: minijinja::Value| {
+        environment()
+            .get_template(&format!("{locale}/{name}.{part}"))
+            .and_then(|template| template.render(values))
+            .expect("every shipped locale has every template, and they render (unit-tested)")
+    };
+    let text = fill("txt", context! { code, minutes });
+    let (subject_line, body) = text.split_once('\n').unwrap_or((&text, ""));
     let subject = subject_line
         .strip_prefix("Subject: ")
         .unwrap_or(subject_line)
         .trim()
         .to_owned();
-    let minutes = valid_for.as_secs().div_ceil(60).to_string();
-    let placeholders = |text: &str| text.replace("{code}", code).replace("{minutes}", &minutes);
-    let html = LAYOUT
-        .replace("{lang}", locale.as_str())
-        .replace("{subject}", &subject)
-        .replace("{content}", &placeholders(template.html));
+    let html = fill(
+        "html",
+        context! { code, minutes, subject => &subject, lang => locale.as_str() },
+    );
     Rendered {
-        text: placeholders(body),
+        text: body.to_owned(),
         html,
         subject,
     }
@@ -161,13 +159,7 @@ mod tests {
             assert!(rendered.html.contains(&format!("<html lang=\"{locale}\">")));
             for part in [&rendered.text, &rendered.html] {
                 assert!(
-                    !part.contains("{code}") && !part.contains("{minutes}"),
-                    "{part}"
-                );
-                assert!(
-                    !part.contains("{subject}")
-                        && !part.contains("{content}")
-                        && !part.contains("{lang}"),
+                    !part.contains("{{") && !part.contains("{%") && !part.contains("}}"),
                     "{part}"
                 );
                 assert!(!part.contains("href") && !part.contains("http"), "{part}");
@@ -197,5 +189,64 @@ mod tests {
             assert!(rendered.html.contains(">042137</p>"));
             assert!(rendered.text.contains("10 Minuten") || rendered.text.contains("10 minutos"));
         }
+    }
+
+    #[test]
+    fn every_email_in_every_language_reads_as_reviewed() {
+        for locale in crate::domain::locale::SHIPPED {
+            for kind in [
+                EmailKind::SignupCode {
+                    code: OtpCode::parse("042137", 6).unwrap(),
+                    valid_for: Duration::from_secs(600),
+                },
+                EmailKind::ActivationCode {
+                    code: OtpCode::parse("042137", 6).unwrap(),
+                    valid_for: Duration::from_secs(600),
+                },
+                EmailKind::AccountExists,
+            ] {
+                let name = match kind {
+                    EmailKind::SignupCode { .. } => "signup_code",
+                    EmailKind::ActivationCode { .. } => "activation_code",
+                    EmailKind::AccountExists => "account_exists",
+                };
+                let rendered = render(&kind, locale);
+                insta::assert_snapshot!(
+                    format!("{locale}_{name}_text"),
+                    format!("Subject: {}\n\n{}", rendered.subject, rendered.text)
+                );
+                insta::assert_snapshot!(format!("{locale}_{name}_html"), rendered.html);
+            }
+        }
+    }
+
+    #[test]
+    fn what_goes_into_an_html_part_is_escaped_and_the_text_part_is_left_as_it_is() {
+        let values = context! {
+            code => "<b onclick=\"x\">&",
+            minutes => 10,
+            subject => "</title><script>",
+            lang => "en",
+        };
+        let html = environment()
+            .get_template("en/signup_code.html")
+            .unwrap()
+            .render(&values)
+            .unwrap();
+        assert!(
+            html.contains("&lt;b onclick=&quot;x&quot;&gt;&amp;"),
+            "{html}"
+        );
+        assert!(html.contains("&lt;&#x2f;title&gt;&lt;script&gt;"), "{html}");
+        assert!(
+            !html.contains("<script>") && !html.contains("<b "),
+            "{html}"
+        );
+        let text = environment()
+            .get_template("en/signup_code.txt")
+            .unwrap()
+            .render(&values)
+            .unwrap();
+        assert!(text.contains("<b onclick=\"x\">&"), "{text}");
     }
 }
