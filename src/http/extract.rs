@@ -43,7 +43,7 @@ fn api_error(error: &JsonPayloadError) -> ApiError {
             ErrorCode::InvalidJson,
             format!("The body is not valid JSON: {e}"),
         ),
-        _ => ApiError::new(ErrorCode::InvalidBody, "The request body could not be read"),
+        _ => ApiError::body_unreadable(),
     }
 }
 
@@ -103,13 +103,7 @@ impl<T: DeserializeOwned> FromRequest for JsonObject<T> {
             }
             let object = actix_web::rt::time::timeout(deadline, object)
                 .await
-                .map_err(|_| {
-                    ApiError::new(
-                        ErrorCode::RequestTimeout,
-                        "The request body did not arrive in time",
-                    )
-                    .closing()
-                })??;
+                .map_err(|_| ApiError::request_timeout())??;
             let object = serde_json::Value::Object(object.into_inner());
             // serde_json's map is ordered by key (no `preserve_order`).
             let canonical =

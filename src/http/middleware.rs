@@ -10,7 +10,6 @@ use actix_web::middleware::Next;
 use actix_web::web;
 use rand::RngExt;
 
-use crate::http::ErrorCode;
 use crate::metrics::Metrics;
 use crate::telemetry::REQUEST_ID;
 
@@ -127,13 +126,8 @@ pub async fn connection_guard(
         .conn_data::<super::client::ConnectionSlot>()
         .is_some_and(|slot| slot.over_limit);
     if over {
-        let error = super::ApiError::new(
-            ErrorCode::TooManyConnections,
-            "Too many open connections from this address",
-        )
-        .retry_after(std::time::Duration::from_secs(1))
-        .closing();
-        let response = actix_web::ResponseError::error_response(&error);
+        let response =
+            actix_web::ResponseError::error_response(&super::ApiError::too_many_connections());
         return Ok(request.into_response(response).map_into_right_body());
     }
     let running = request

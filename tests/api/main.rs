@@ -11,6 +11,7 @@ mod binary;
 mod cli;
 mod container;
 mod cors;
+mod error_bodies;
 mod errors;
 mod headers;
 mod health;
