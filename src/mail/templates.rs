@@ -112,6 +112,29 @@ mod tests {
     use super::*;
     use crate::domain::OtpCode;
 
+    /// One email of each kind, with the name its templates have.
+    fn every_kind() -> [(&'static str, EmailKind); 3] {
+        let code = || OtpCode::parse("042137", 6).unwrap();
+        let valid_for = Duration::from_secs(600);
+        [
+            (
+                "signup_code",
+                EmailKind::SignupCode {
+                    code: code(),
+                    valid_for,
+                },
+            ),
+            (
+                "activation_code",
+                EmailKind::ActivationCode {
+                    code: code(),
+                    valid_for,
+                },
+            ),
+            ("account_exists", EmailKind::AccountExists),
+        ]
+    }
+
     fn signup() -> Rendered {
         render(
             &EmailKind::SignupCode {
@@ -139,17 +162,7 @@ mod tests {
 
     #[test]
     fn no_placeholder_is_left_and_no_link_is_present() {
-        let kinds = [
-            EmailKind::SignupCode {
-                code: OtpCode::parse("042137", 6).unwrap(),
-                valid_for: Duration::from_secs(600),
-            },
-            EmailKind::ActivationCode {
-                code: OtpCode::parse("042137", 6).unwrap(),
-                valid_for: Duration::from_secs(600),
-            },
-            EmailKind::AccountExists,
-        ];
+        let kinds = every_kind().map(|(_, kind)| kind);
         for (kind, locale) in kinds
             .iter()
             .flat_map(|kind| crate::domain::locale::SHIPPED.map(|locale| (kind, locale)))
@@ -194,22 +207,7 @@ mod tests {
     #[test]
     fn every_email_in_every_language_reads_as_reviewed() {
         for locale in crate::domain::locale::SHIPPED {
-            for kind in [
-                EmailKind::SignupCode {
-                    code: OtpCode::parse("042137", 6).unwrap(),
-                    valid_for: Duration::from_secs(600),
-                },
-                EmailKind::ActivationCode {
-                    code: OtpCode::parse("042137", 6).unwrap(),
-                    valid_for: Duration::from_secs(600),
-                },
-                EmailKind::AccountExists,
-            ] {
-                let name = match kind {
-                    EmailKind::SignupCode { .. } => "signup_code",
-                    EmailKind::ActivationCode { .. } => "activation_code",
-                    EmailKind::AccountExists => "account_exists",
-                };
+            for (name, kind) in every_kind() {
                 let rendered = render(&kind, locale);
                 insta::assert_snapshot!(
                     format!("{locale}_{name}_text"),

@@ -5,6 +5,7 @@
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
+use super::signup_otp::CodeTable;
 use super::{Account, AccountId, Attempts};
 use crate::db::DbConnection;
 use crate::db::schema::otps;
@@ -161,26 +162,7 @@ impl Otp {
         whose: Attempts,
         max_attempts: i32,
     ) -> QueryResult<bool> {
-        let sql = match whose {
-            Attempts::Anyone => {
-                "UPDATE otps SET attempts = attempts + 1 WHERE id = ? AND otp_hash = ? \
-                 AND attempts < ?"
-            }
-            Attempts::Holder => {
-                "UPDATE otps SET holder_attempts = holder_attempts + 1 WHERE id = ? AND \
-                 otp_hash = ? AND holder_attempts < ?"
-            }
-        };
-        let changed = Statement::new(
-            sql,
-            vec![
-                Bind::Int(id),
-                Bind::Bytes(compared),
-                Bind::Int(max_attempts),
-            ],
-        )
-        .execute(conn)?;
-        Ok(changed == 1)
+        whose.spend_one(CodeTable::Otps, conn, id, compared, max_attempts)
     }
 
     /// Deletes the code whose hash is `compared` if it can still be used; returns

@@ -32,6 +32,13 @@ pub struct SignupOtp {
     pub holder_attempts: i32,
 }
 
+/// The two tables that hold codes and count attempts alike.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum CodeTable {
+    SignupOtps,
+    Otps,
+}
+
 /// Whose attempts a guess spends: those of the client that asked for the code
 /// (it carries the code's verification id), or everyone else's.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -41,6 +48,50 @@ pub enum Attempts {
 }
 
 impl Attempts {
+    /// Spends one of these attempts on row `id` of `table`, unless
+    /// `max_attempts` are spent or the row's hash is no longer `compared`;
+    /// returns whether it did.
+    pub(super) fn spend_one(
+        self,
+        table: CodeTable,
+        conn: &mut DbConnection,
+        id: i32,
+        compared: &[u8],
+        max_attempts: i32,
+    ) -> QueryResult<bool> {
+        macro_rules! spend {
+            ($table:literal, $column:literal) => {
+                concat!(
+                    "UPDATE ",
+                    $table,
+                    " SET ",
+                    $column,
+                    " = ",
+                    $column,
+                    " + 1 WHERE id = ? AND otp_hash = ? AND ",
+                    $column,
+                    " < ?"
+                )
+            };
+        }
+        let sql = match (table, self) {
+            (CodeTable::SignupOtps, Attempts::Anyone) => spend!("signup_otps", "attempts"),
+            (CodeTable::SignupOtps, Attempts::Holder) => spend!("signup_otps", "holder_attempts"),
+            (CodeTable::Otps, Attempts::Anyone) => spend!("otps", "attempts"),
+            (CodeTable::Otps, Attempts::Holder) => spend!("otps", "holder_attempts"),
+        };
+        let changed = Statement::new(
+            sql,
+            vec![
+                Bind::Int(id),
+                Bind::Bytes(compared),
+                Bind::Int(max_attempts),
+            ],
+        )
+        .execute(conn)?;
+        Ok(changed == 1)
+    }
+
     /// How many of these attempts a row has spent.
     pub fn spent(self, attempts: i32, holder_attempts: i32) -> i32 {
         match self {
@@ -171,26 +222,7 @@ impl SignupOtp {
         whose: Attempts,
         max_attempts: i32,
     ) -> QueryResult<bool> {
-        let sql = match whose {
-            Attempts::Anyone => {
-                "UPDATE signup_otps SET attempts = attempts + 1 WHERE id = ? AND otp_hash = ? \
-                 AND attempts < ?"
-            }
-            Attempts::Holder => {
-                "UPDATE signup_otps SET holder_attempts = holder_attempts + 1 WHERE id = ? AND \
-                 otp_hash = ? AND holder_attempts < ?"
-            }
-        };
-        let changed = Statement::new(
-            sql,
-            vec![
-                Bind::Int(id),
-                Bind::Bytes(compared),
-                Bind::Int(max_attempts),
-            ],
-        )
-        .execute(conn)?;
-        Ok(changed == 1)
+        whose.spend_one(CodeTable::SignupOtps, conn, id, compared, max_attempts)
     }
 
     /// `verify_signup_otp`: marks the code whose hash is `compared` verified if it
