@@ -1,18 +1,247 @@
-//! Configuration, read once at start-up from environment variables (and a `.env`
-//! file when present). Every variable is documented, with its default, in
-//! `.env.sample`. A bad value stops start-up with an error naming the variable.
+//! Configuration. Every setting is declared once, in [`Settings`]: its
+//! environment variable, default, range and meaning. It is read from the
+//! environment (and a `.env` file), or given as a flag (`--otp-ttl-secs 300`);
+//! `signup-otp serve --help` lists them all. [`Settings::validate`] checks the
+//! rules between settings and builds the [`Config`] the service runs with. A bad
+//! value stops start-up with an error naming its variable. `.env.sample`
+//! documents the same list, and a unit test holds the two together.
 
-use std::fmt;
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::str::FromStr;
 use std::time::Duration;
 
-use lettre::message::Mailbox;
+use clap::builder::{BoolValueParser, RangedU64ValueParser};
+use clap::{ArgAction, Args, CommandFactory, FromArgMatches, Parser, ValueEnum};
 
-use crate::domain::Locale;
+use crate::db::DatabaseUrl;
+use crate::domain::{DEFAULT_IPV6_PREFIX, Locale};
+use crate::flows::OtpPolicy;
+use crate::http::rate_limit::RateLimits;
 use crate::keys::{Keyring, MIN_SECRET_BYTES, OtpSecret};
+use crate::mail::{MailConfig, MailTransport, Sender};
 use crate::telemetry::LogFormat;
+
+/// Every setting, as the environment (or the command line) gives it.
+/// Not `Debug`: `SMTP_URL` may carry a password.
+#[derive(Clone, Args)]
+#[command(next_help_heading = "Settings (each also read from its environment variable)")]
+pub struct Settings {
+    /// Where the data lives: postgres:// or postgresql:// (PostgreSQL); sqlite://PATH or a file
+    /// path (the embedded SQLite, created if missing).
+    #[arg(long, env = "DATABASE_URL", default_value = "sqlite://signup-otp.db",
+          value_parser = DatabaseUrl::parse, hide_env_values = true)]
+    pub database_url: DatabaseUrl,
+
+    /// Address and port the API listens on (in a container: 0.0.0.0:8080).
+    #[arg(long, env = "BIND_ADDR", default_value = "127.0.0.1:8080")]
+    pub bind_addr: SocketAddr,
+
+    /// Where /metrics is served: a listener of its own, never the API's port.
+    #[arg(long, env = "METRICS_ADDR", default_value = "127.0.0.1:9464")]
+    pub metrics_addr: SocketAddr,
+
+    /// Database connections in the pool.
+    #[arg(long, env = "DB_POOL_SIZE", default_value_t = 10, value_parser = in_range::<u32>(1, 1000))]
+    pub db_pool_size: u32,
+
+    /// Seconds a request waits on the database (connection and statements) before a 503.
+    #[arg(long, env = "DB_POOL_TIMEOUT_SECS", default_value = "5", value_parser = seconds)]
+    pub db_pool_timeout_secs: Duration,
+
+    /// How email leaves the service: stdout (the default, for development), file or smtp.
+    /// Must be set with PostgreSQL.
+    #[arg(long, env = "MAIL_TRANSPORT", value_enum)]
+    pub mail_transport: Option<TransportKind>,
+
+    /// With MAIL_TRANSPORT=file: the folder the .eml files go to.
+    #[arg(long, env = "MAIL_DIR", default_value = "mail")]
+    pub mail_dir: PathBuf,
+
+    /// With MAIL_TRANSPORT=smtp: smtp://host:port, smtp://host:587?tls=required or
+    /// smtps://user:pass@host.
+    #[arg(long, env = "SMTP_URL", hide_env_values = true)]
+    pub smtp_url: Option<String>,
+
+    /// Seconds to wait on the relay before a send counts as failed.
+    #[arg(long, env = "SMTP_TIMEOUT_SECS", default_value = "10", value_parser = seconds)]
+    pub smtp_timeout_secs: Duration,
+
+    /// Milliseconds before the first retry of a failed delivery (each next one waits twice as
+    /// long).
+    #[arg(long, env = "MAIL_RETRY_INITIAL_MS", default_value_t = 1000,
+          value_parser = in_range::<u64>(1, 3_600_000))]
+    pub mail_retry_initial_ms: u64,
+
+    /// The longest wait between two delivery retries, in seconds.
+    #[arg(long, env = "MAIL_RETRY_MAX_SECS", default_value = "300", value_parser = seconds)]
+    pub mail_retry_max_secs: Duration,
+
+    /// The From: header of every email, with a display name.
+    #[arg(
+        long,
+        env = "MAIL_FROM",
+        default_value = "signup-otp <no-reply@localhost>"
+    )]
+    pub mail_from: Sender,
+
+    /// The key codes are hashed and stored data sealed under: 32+ random bytes as base64 or
+    /// hex (`openssl rand -base64 32`), the same on every instance. Required with PostgreSQL.
+    #[arg(long, env = "OTP_SECRET", value_parser = strong_secret, hide_env_values = true)]
+    pub otp_secret: Option<OtpSecret>,
+
+    /// After a rotation, the old key: what was made under it is still read.
+    #[arg(long, env = "OTP_SECRET_PREVIOUS", value_parser = any_secret, hide_env_values = true)]
+    pub otp_secret_previous: Option<OtpSecret>,
+
+    /// Digits per code.
+    #[arg(long, env = "OTP_LENGTH", default_value_t = 6, value_parser = in_range::<usize>(4, 10))]
+    pub otp_length: usize,
+
+    /// Seconds a code stays valid.
+    #[arg(long, env = "OTP_TTL_SECS", default_value = "600", value_parser = seconds)]
+    pub otp_ttl_secs: Duration,
+
+    /// Wrong tries before a code is dead: this many for the client that asked for it, and as
+    /// many for everyone else together.
+    #[arg(long, env = "OTP_MAX_ATTEMPTS", default_value_t = 5, value_parser = in_range::<u32>(1, 1000))]
+    pub otp_max_attempts: u32,
+
+    /// Whether verify-otp needs the send's verification_id (or register's registration_id).
+    #[arg(long, env = "VERIFY_REQUIRES_VERIFICATION_ID", default_value_t = false,
+          action = ArgAction::Set, value_parser = BoolValueParser::new())]
+    pub verify_requires_verification_id: bool,
+
+    /// Seconds between two sends to one mailbox, whoever asks; 0 turns it off.
+    #[arg(long, env = "OTP_RESEND_COOLDOWN_SECS", default_value = "60", value_parser = seconds_or_zero)]
+    pub otp_resend_cooldown_secs: Duration,
+
+    /// Sends to one mailbox asked from one client network per hour.
+    #[arg(long, env = "OTP_MAX_SENDS_PER_HOUR", default_value_t = 5,
+          value_parser = in_range::<u32>(1, 10_000))]
+    pub otp_max_sends_per_hour: u32,
+
+    /// Sends to one mailbox asked from one client network per day.
+    #[arg(long, env = "OTP_MAX_SENDS_PER_DAY", default_value_t = 10,
+          value_parser = in_range::<u32>(1, 100_000))]
+    pub otp_max_sends_per_day: u32,
+
+    /// Sends to one mailbox per day from every network together (at least
+    /// OTP_MAX_SENDS_PER_DAY).
+    #[arg(long, env = "OTP_MAX_SENDS_PER_MAILBOX_PER_DAY", default_value_t = 30,
+          value_parser = in_range::<u32>(1, 1_000_000))]
+    pub otp_max_sends_per_mailbox_per_day: u32,
+
+    /// Consecutive wrong codes from one client network that lock it out of an address.
+    #[arg(long, env = "OTP_LOCKOUT_THRESHOLD", default_value_t = 10,
+          value_parser = in_range::<u32>(1, 10_000))]
+    pub otp_lockout_threshold: u32,
+
+    /// Seconds such a lockout lasts.
+    #[arg(long, env = "OTP_LOCKOUT_SECS", default_value = "3600", value_parser = seconds)]
+    pub otp_lockout_secs: Duration,
+
+    /// Seconds the signup token from verify-otp stays good for register.
+    #[arg(long, env = "SIGNUP_TOKEN_TTL_SECS", default_value = "900", value_parser = seconds)]
+    pub signup_token_ttl_secs: Duration,
+
+    /// The per-client-IP quotas (in memory, per instance); off for load tests from one address.
+    #[arg(long, env = "IP_RATE_LIMITS", value_enum, default_value_t = OnOff::On)]
+    pub ip_rate_limits: OnOff,
+
+    /// send-otp requests per client IP per minute (0: no such quota).
+    #[arg(long, env = "SEND_OTP_PER_IP_PER_MINUTE", default_value_t = 3)]
+    pub send_otp_per_ip_per_minute: u32,
+
+    /// send-otp requests per client IP per hour (0: no such quota).
+    #[arg(long, env = "SEND_OTP_PER_IP_PER_HOUR", default_value_t = 20)]
+    pub send_otp_per_ip_per_hour: u32,
+
+    /// verify-otp requests per client IP per 5 minutes (0: no such quota).
+    #[arg(long, env = "VERIFY_OTP_PER_IP_PER_5_MINUTES", default_value_t = 30)]
+    pub verify_otp_per_ip_per_5_minutes: u32,
+
+    /// register requests per client IP per minute (0: no such quota).
+    #[arg(long, env = "REGISTER_PER_IP_PER_MINUTE", default_value_t = 3)]
+    pub register_per_ip_per_minute: u32,
+
+    /// register requests per client IP per hour (0: no such quota).
+    #[arg(long, env = "REGISTER_PER_IP_PER_HOUR", default_value_t = 20)]
+    pub register_per_ip_per_hour: u32,
+
+    /// Proxies whose X-Forwarded-For is believed: addresses or CIDR ranges, comma-separated.
+    #[arg(long, env = "TRUSTED_PROXIES", value_delimiter = ',', value_parser = proxy)]
+    pub trusted_proxies: Vec<ipnet::IpNet>,
+
+    /// Leading bits of an IPv6 address that name one client.
+    #[arg(long, env = "IPV6_CLIENT_PREFIX", default_value_t = DEFAULT_IPV6_PREFIX,
+          value_parser = in_range::<u8>(32, 128))]
+    pub ipv6_client_prefix: u8,
+
+    /// Seconds a request's body may take once its headers have arrived (then 408).
+    #[arg(long, env = "REQUEST_BODY_TIMEOUT_SECS", default_value = "10", value_parser = seconds)]
+    pub request_body_timeout_secs: Duration,
+
+    /// Open connections per client network; beyond, 429 and the connection is closed.
+    #[arg(long, env = "MAX_CONNECTIONS_PER_CLIENT", default_value_t = 32,
+          value_parser = in_range::<u32>(1, 100_000))]
+    pub max_connections_per_client: u32,
+
+    /// Passwords hashed at once (about 19 MiB and a core each). Default: the number of cores.
+    #[arg(long, env = "PASSWORD_HASHING_THREADS", value_parser = in_range::<usize>(1, 256))]
+    pub password_hashing_threads: Option<usize>,
+
+    /// Passwords that may wait to be hashed before register answers 503.
+    #[arg(long, env = "PASSWORD_HASHING_QUEUE", default_value_t = 64,
+          value_parser = in_range::<usize>(1, 100_000))]
+    pub password_hashing_queue: usize,
+
+    /// Browser origins allowed to call the API (CORS): exact scheme://host[:port],
+    /// comma-separated; a wildcard is refused.
+    #[arg(long, env = "CORS_ALLOWED_ORIGINS", value_delimiter = ',', value_parser = origin)]
+    pub cors_allowed_origins: Vec<String>,
+
+    /// Seconds the answer to an Idempotency-Key is kept, for retries.
+    #[arg(long, env = "IDEMPOTENCY_TTL_SECS", default_value = "600", value_parser = seconds)]
+    pub idempotency_ttl_secs: Duration,
+
+    /// The email language when a request names none the service ships.
+    #[arg(long, env = "DEFAULT_LOCALE", default_value = "en", value_parser = shipped_locale)]
+    pub default_locale: Locale,
+
+    /// Serve the signup page at /try. Default: true with SQLite, false with PostgreSQL.
+    #[arg(long, env = "TRY_PAGE", action = ArgAction::Set, value_parser = BoolValueParser::new())]
+    pub try_page: Option<bool>,
+
+    /// Seconds between two runs of the expired-code cleanup inside `serve`.
+    #[arg(long, env = "CLEANUP_INTERVAL_SECS", default_value = "300", value_parser = seconds)]
+    pub cleanup_interval_secs: Duration,
+
+    /// Seconds a stopping service waits for requests and deliveries in flight.
+    #[arg(long, env = "SHUTDOWN_GRACE_SECS", default_value = "30", value_parser = seconds)]
+    pub shutdown_grace_secs: Duration,
+
+    /// text (human) or json (one object per line).
+    #[arg(long, env = "LOG_FORMAT", default_value = "text")]
+    pub log_format: LogFormat,
+}
+
+/// `MAIL_TRANSPORT`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum TransportKind {
+    /// Print each whole email to standard output (development).
+    Stdout,
+    /// Write each email as an .eml file into MAIL_DIR.
+    File,
+    /// Deliver through the relay in SMTP_URL.
+    Smtp,
+}
+
+/// `IP_RATE_LIMITS`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum OnOff {
+    On,
+    Off,
+}
 
 /// Everything the service needs to run.
 #[derive(Debug, Clone)]
@@ -64,127 +293,304 @@ pub struct ResourceLimits {
     pub hashing_queue: usize,
 }
 
-impl Default for ResourceLimits {
-    fn default() -> Self {
+/// A configuration value that could not be used.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid {variable}: {message}")]
+pub struct ConfigError {
+    pub variable: String,
+    pub message: String,
+}
+
+impl ConfigError {
+    fn new(variable: &str, message: impl Into<String>) -> Self {
         Self {
-            body_timeout: Duration::from_secs(10),
-            connections_per_client: 32,
-            hashing_threads: std::thread::available_parallelism().map_or(2, usize::from),
-            hashing_queue: 64,
+            variable: variable.to_owned(),
+            message: message.into(),
         }
+    }
+
+    /// A value clap could not take, named by its variable. The value itself is
+    /// not repeated: it may be a secret.
+    pub fn from_clap(error: &clap::Error) -> Option<Self> {
+        use clap::error::{ContextKind, ContextValue};
+        let Some(ContextValue::String(shown)) = error.get(ContextKind::InvalidArg) else {
+            return None;
+        };
+        let long = shown.strip_prefix("--")?.split([' ', '=']).next()?;
+        let variable = Standalone::command()
+            .get_arguments()
+            .find(|arg| arg.get_long() == Some(long))
+            .and_then(|arg| arg.get_env())
+            .map(|name| name.to_string_lossy().into_owned())?;
+        let reason = match (
+            std::error::Error::source(error),
+            error.get(ContextKind::ValidValue),
+        ) {
+            (Some(source), _) => source.to_string(),
+            (None, Some(ContextValue::Strings(valid))) => {
+                format!("is not one of {}", valid.join(", "))
+            }
+            (None, _) => "is not a valid value".to_owned(),
+        };
+        Some(Self::new(&variable, reason))
     }
 }
 
-/// Per-client-IP quotas. A count of 0 turns that one quota off.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RateLimits {
-    /// `IP_RATE_LIMITS=off` turns every quota off (load tests from one address).
-    pub enabled: bool,
-    /// Peers whose `X-Forwarded-For` is believed.
-    pub trusted_proxies: Vec<ipnet::IpNet>,
-    /// Leading bits of an IPv6 address that name one client.
-    pub ipv6_prefix: u8,
-    pub send_per_minute: u32,
-    pub send_per_hour: u32,
-    pub verify_per_5_minutes: u32,
-    pub register_per_minute: u32,
-    pub register_per_hour: u32,
+/// `Settings` on their own, for reading them apart from a subcommand.
+#[derive(Parser)]
+#[command(name = "signup-otp")]
+struct Standalone {
+    #[command(flatten)]
+    settings: Settings,
 }
 
-impl Default for RateLimits {
-    fn default() -> Self {
-        Self {
-            enabled: true,
-            trusted_proxies: Vec::new(),
-            ipv6_prefix: crate::domain::DEFAULT_IPV6_PREFIX,
-            send_per_minute: 3,
-            send_per_hour: 20,
-            verify_per_5_minutes: 30,
-            register_per_minute: 3,
-            register_per_hour: 20,
+impl Settings {
+    /// Settings from the process environment alone (the binary's default command).
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Standalone::try_parse_from(["signup-otp"])
+            .map(|standalone| standalone.settings)
+            .map_err(|error| settings_error(&error))
+    }
+
+    /// Settings from `lookup` alone (a variable name to its value; an empty value
+    /// counts as unset), never from the process environment.
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let declared = Standalone::command();
+        let mut argv = vec!["signup-otp".to_owned()];
+        for arg in declared.get_arguments() {
+            let (Some(long), Some(variable)) = (arg.get_long(), arg.get_env()) else {
+                continue;
+            };
+            if let Some(value) = lookup(&variable.to_string_lossy())
+                .map(|value| value.trim().to_owned())
+                .filter(|value| !value.is_empty())
+            {
+                argv.push(format!("--{long}={value}"));
+            }
         }
+        let command = declared.clone().mut_args(|arg| arg.env(None));
+        let matches = command
+            .try_get_matches_from(argv)
+            .map_err(|error| settings_error(&error))?;
+        Standalone::from_arg_matches(&matches)
+            .map(|standalone| standalone.settings)
+            .map_err(|error| settings_error(&error))
+    }
+
+    /// The rules between settings, and the configuration they make.
+    pub fn validate(self) -> Result<Config, ConfigError> {
+        let database = self.database_url;
+        let (otp_secret, otp_secret_generated) = match self.otp_secret {
+            Some(secret) => (secret, false),
+            None if database.is_postgres() => {
+                return Err(ConfigError::new(
+                    "OTP_SECRET",
+                    "is required with PostgreSQL (at least 32 random bytes as base64 or hex, \
+                     the same on every instance, e.g. `openssl rand -base64 32`)",
+                ));
+            }
+            None => (OtpSecret::random(), true),
+        };
+        // The old key is read, never used to make anything: it is accepted as it
+        // is, so that a weak key can be rotated out.
+        let otp_secret_previous = self
+            .otp_secret_previous
+            .filter(|previous| *previous != otp_secret);
+        if otp_secret_previous.is_some() && otp_secret_generated {
+            return Err(ConfigError::new(
+                "OTP_SECRET_PREVIOUS",
+                "is set, but OTP_SECRET is not: set the new key in OTP_SECRET",
+            ));
+        }
+        if self.otp_max_sends_per_mailbox_per_day < self.otp_max_sends_per_day {
+            return Err(ConfigError::new(
+                "OTP_MAX_SENDS_PER_MAILBOX_PER_DAY",
+                format!(
+                    "{} is below OTP_MAX_SENDS_PER_DAY ({}): one requester could never reach \
+                     its own cap",
+                    self.otp_max_sends_per_mailbox_per_day, self.otp_max_sends_per_day
+                ),
+            ));
+        }
+        let mail_transport_chosen = self.mail_transport.is_some();
+        let transport = match self.mail_transport.unwrap_or(TransportKind::Stdout) {
+            TransportKind::Stdout => MailTransport::Stdout,
+            TransportKind::File => MailTransport::File(self.mail_dir),
+            TransportKind::Smtp => MailTransport::Smtp {
+                url: self.smtp_url.ok_or_else(|| {
+                    ConfigError::new(
+                        "SMTP_URL",
+                        "is required with MAIL_TRANSPORT=smtp (e.g. smtp://127.0.0.1:2525)",
+                    )
+                })?,
+                timeout: self.smtp_timeout_secs,
+            },
+        };
+        if let MailTransport::Smtp { url, .. } = &transport {
+            let parsed = url::Url::parse(url)
+                .map_err(|e| ConfigError::new("SMTP_URL", format!("not a URL: {e}")))?;
+            if !matches!(parsed.scheme(), "smtp" | "smtps") || parsed.host_str().is_none() {
+                return Err(ConfigError::new(
+                    "SMTP_URL",
+                    "must look like smtp://host:port or smtps://user:pass@host",
+                ));
+            }
+        }
+        let try_page = self.try_page.unwrap_or(!database.is_postgres());
+        Ok(Config {
+            bind_addr: self.bind_addr,
+            metrics_addr: self.metrics_addr,
+            db_pool_size: self.db_pool_size,
+            db_pool_timeout: self.db_pool_timeout_secs,
+            mail: MailConfig {
+                transport,
+                from: self.mail_from,
+                retry_initial: Duration::from_millis(self.mail_retry_initial_ms),
+                retry_max: self.mail_retry_max_secs,
+            },
+            mail_transport_chosen,
+            otp_secret,
+            otp_secret_previous,
+            otp_secret_generated,
+            otp: OtpPolicy {
+                length: self.otp_length,
+                ttl: self.otp_ttl_secs,
+                max_attempts: self.otp_max_attempts,
+                resend_cooldown: self.otp_resend_cooldown_secs,
+                max_sends_per_hour: self.otp_max_sends_per_hour,
+                max_sends_per_day: self.otp_max_sends_per_day,
+                mailbox_sends_per_day: self.otp_max_sends_per_mailbox_per_day,
+                lockout_threshold: self.otp_lockout_threshold,
+                lockout: self.otp_lockout_secs,
+                signup_token_ttl: self.signup_token_ttl_secs,
+                require_verification_id: self.verify_requires_verification_id,
+            },
+            cleanup_interval: self.cleanup_interval_secs,
+            shutdown_grace: self.shutdown_grace_secs,
+            log_format: self.log_format,
+            rate_limits: RateLimits {
+                enabled: self.ip_rate_limits == OnOff::On,
+                trusted_proxies: self.trusted_proxies,
+                ipv6_prefix: self.ipv6_client_prefix,
+                send_per_minute: self.send_otp_per_ip_per_minute,
+                send_per_hour: self.send_otp_per_ip_per_hour,
+                verify_per_5_minutes: self.verify_otp_per_ip_per_5_minutes,
+                register_per_minute: self.register_per_ip_per_minute,
+                register_per_hour: self.register_per_ip_per_hour,
+            },
+            cors_allowed_origins: self.cors_allowed_origins,
+            idempotency_ttl: self.idempotency_ttl_secs,
+            default_locale: self.default_locale,
+            try_page,
+            resources: ResourceLimits {
+                body_timeout: self.request_body_timeout_secs,
+                connections_per_client: self.max_connections_per_client,
+                hashing_threads: self
+                    .password_hashing_threads
+                    .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, usize::from)),
+                hashing_queue: self.password_hashing_queue,
+            },
+            database,
+        })
     }
 }
 
-/// Where the data lives; the URL's scheme picks the backend.
-#[derive(Clone, PartialEq, Eq)]
-pub enum DatabaseUrl {
-    Postgres(String),
-    Sqlite(PathBuf),
+/// Every variable a setting is read from, in declaration order.
+pub fn variables() -> Vec<String> {
+    Standalone::command()
+        .get_arguments()
+        .filter_map(|arg| arg.get_env())
+        .map(|name| name.to_string_lossy().into_owned())
+        .collect()
 }
 
-/// How emails leave the service.
-#[derive(Debug, Clone)]
-pub struct MailConfig {
-    pub transport: MailTransport,
-    pub from: Mailbox,
-    /// The courier's first retry waits about this long, each next one twice as long.
-    pub retry_initial: Duration,
-    /// The longest wait between two retries.
-    pub retry_max: Duration,
+fn settings_error(error: &clap::Error) -> ConfigError {
+    ConfigError::from_clap(error).unwrap_or_else(|| ConfigError::new("settings", error.to_string()))
 }
 
-impl MailConfig {
-    /// How long one delivery may take before it counts as failed.
-    pub fn transport_timeout(&self) -> Duration {
-        match &self.transport {
-            MailTransport::Smtp { timeout, .. } => *timeout,
-            MailTransport::Stdout | MailTransport::File(_) => Duration::from_secs(5),
-        }
+/// A whole number in `low..=high`.
+fn in_range<T>(low: u64, high: u64) -> RangedU64ValueParser<T>
+where
+    T: TryFrom<u64> + Clone + Send + Sync + 'static,
+    <T as TryFrom<u64>>::Error: std::error::Error + Send + Sync + 'static,
+{
+    RangedU64ValueParser::<T>::new().range(low..=high)
+}
+
+/// A whole number of seconds, at least one.
+fn seconds(raw: &str) -> Result<Duration, String> {
+    whole_seconds(raw, 1)
+}
+
+/// A whole number of seconds; zero turns the feature off.
+fn seconds_or_zero(raw: &str) -> Result<Duration, String> {
+    whole_seconds(raw, 0)
+}
+
+fn whole_seconds(raw: &str, low: u64) -> Result<Duration, String> {
+    let high = u64::from(u32::MAX);
+    let value: u64 = raw
+        .parse()
+        .map_err(|error| format!("{raw:?} is not a whole number of seconds: {error}"))?;
+    if (low..=high).contains(&value) {
+        Ok(Duration::from_secs(value))
+    } else {
+        Err(format!("{value} is outside {low}..={high}"))
     }
 }
 
-#[derive(Clone)]
-pub enum MailTransport {
-    /// Print each whole email to standard output (development).
-    Stdout,
-    /// Write each email as an `.eml` file into a folder (development, tests).
-    File(PathBuf),
-    /// Deliver through an SMTP relay.
-    Smtp { url: String, timeout: Duration },
+/// `OTP_SECRET`: refused unless it looks generated ([`check_secret`]). The
+/// message never repeats the value.
+fn strong_secret(raw: &str) -> Result<OtpSecret, String> {
+    check_secret(raw)?;
+    Ok(OtpSecret::new(raw.as_bytes()))
 }
 
-/// The rules every code lives by.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct OtpPolicy {
-    pub length: usize,
-    pub ttl: Duration,
-    pub max_attempts: u32,
-    /// Between two sends to one mailbox, whoever asks.
-    pub resend_cooldown: Duration,
-    /// Sends one requester may ask for one mailbox per hour, and per day.
-    pub max_sends_per_hour: u32,
-    pub max_sends_per_day: u32,
-    /// Sends to one mailbox per day across every requester.
-    pub mailbox_sends_per_day: u32,
-    /// Consecutive wrong codes (across re-sent codes) that lock an identity's
-    /// verification, and for how long.
-    pub lockout_threshold: u32,
-    pub lockout: Duration,
-    /// How long a signup token from verify-otp stays good for register.
-    pub signup_token_ttl: Duration,
-    /// Refuse a verify that carries neither the send's `verification_id` nor a
-    /// `registration_id`: then only the client that asked for a code can guess
-    /// at it.
-    pub require_verification_id: bool,
+/// `OTP_SECRET_PREVIOUS`: taken as it is, so that a weak key can be rotated out.
+fn any_secret(raw: &str) -> Result<OtpSecret, String> {
+    Ok(OtpSecret::new(raw.as_bytes()))
 }
 
-impl Default for OtpPolicy {
-    fn default() -> Self {
-        Self {
-            length: 6,
-            ttl: Duration::from_secs(600),
-            max_attempts: 5,
-            resend_cooldown: Duration::from_secs(60),
-            max_sends_per_hour: 5,
-            max_sends_per_day: 10,
-            mailbox_sends_per_day: 30,
-            lockout_threshold: 10,
-            lockout: Duration::from_secs(3600),
-            signup_token_ttl: Duration::from_secs(900),
-            require_verification_id: false,
-        }
+/// A trusted proxy: an address or a CIDR range.
+fn proxy(raw: &str) -> Result<ipnet::IpNet, String> {
+    let entry = raw.trim();
+    entry
+        .parse::<ipnet::IpNet>()
+        .or_else(|_| entry.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+        .map_err(|_| format!("{entry:?} is not an IP address or CIDR range"))
+}
+
+/// An exact origin, `scheme://host[:port]`. A wildcard would let any site drive
+/// the API from its visitors' browsers, so it is refused.
+fn origin(raw: &str) -> Result<String, String> {
+    let entry = raw.trim();
+    if entry.contains('*') {
+        return Err(format!(
+            "{entry:?}: wildcards are not allowed; list each origin exactly"
+        ));
     }
+    let url = url::Url::parse(entry).map_err(|e| format!("{entry:?} is not an origin: {e}"))?;
+    let origin = url.origin();
+    if !matches!(url.scheme(), "http" | "https")
+        || !origin.is_tuple()
+        || origin.ascii_serialization() != entry.trim_end_matches('/')
+    {
+        return Err(format!(
+            "{entry:?} is not an origin: write scheme://host[:port], no path"
+        ));
+    }
+    Ok(origin.ascii_serialization())
+}
+
+fn shipped_locale(raw: &str) -> Result<Locale, String> {
+    raw.parse().map_err(|_| {
+        format!(
+            "must be one of the shipped locales: {}",
+            crate::domain::locale::SHIPPED
+                .map(Locale::as_str)
+                .join(", ")
+        )
+    })
 }
 
 /// Whether `raw` looks like a generated key: base64 (standard or URL-safe, padded
@@ -235,6 +641,12 @@ pub fn check_secret(raw: &str) -> Result<(), String> {
 }
 
 impl Config {
+    /// The configuration `lookup` describes (a variable name to its value; an
+    /// empty value counts as unset); nothing is read from the process environment.
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        Settings::from_lookup(lookup)?.validate()
+    }
+
     /// The rules that apply only to serving: with PostgreSQL (a deployment, not
     /// a trial run) the mail transport must be chosen, since the development
     /// default prints every code to standard output, that is into the logs.
@@ -255,423 +667,6 @@ impl Config {
             current: self.otp_secret.clone(),
             previous: self.otp_secret_previous.clone(),
         }
-    }
-}
-
-/// The URL may hold a password: show the backend and host shape only.
-impl fmt::Debug for DatabaseUrl {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            DatabaseUrl::Postgres(_) => f.write_str("Postgres(<url>)"),
-            DatabaseUrl::Sqlite(path) => write!(f, "Sqlite({})", path.display()),
-        }
-    }
-}
-
-impl fmt::Debug for MailTransport {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            MailTransport::Stdout => f.write_str("Stdout"),
-            MailTransport::File(dir) => write!(f, "File({})", dir.display()),
-            MailTransport::Smtp { timeout, .. } => write!(f, "Smtp(<url>, timeout {timeout:?})"),
-        }
-    }
-}
-
-impl DatabaseUrl {
-    /// `postgres://` and `postgresql://` select PostgreSQL; `sqlite://PATH` or a bare
-    /// path selects SQLite; any other scheme is refused rather than taken for a file name.
-    pub fn parse(raw: &str) -> Result<Self, String> {
-        let raw = raw.trim();
-        if raw.is_empty() {
-            return Err("must not be empty".into());
-        }
-        if raw.starts_with("postgres://") || raw.starts_with("postgresql://") {
-            return Ok(DatabaseUrl::Postgres(raw.to_owned()));
-        }
-        if let Some(path) = raw.strip_prefix("sqlite://") {
-            return sqlite_path(path);
-        }
-        if let Some((scheme, _)) = raw.split_once("://") {
-            return Err(format!(
-                "unsupported scheme {scheme:?}: use postgres://, postgresql://, sqlite:// or a file path"
-            ));
-        }
-        sqlite_path(raw)
-    }
-
-    pub fn is_postgres(&self) -> bool {
-        matches!(self, DatabaseUrl::Postgres(_))
-    }
-}
-
-/// Each pooled connection to `:memory:` would be a separate, empty database.
-fn sqlite_path(path: &str) -> Result<DatabaseUrl, String> {
-    match path {
-        "" => Err("sqlite:// needs a file path, e.g. sqlite://signup-otp.db".into()),
-        ":memory:" => {
-            Err("an in-memory SQLite database cannot be shared by the pool; use a file path".into())
-        }
-        path => Ok(DatabaseUrl::Sqlite(PathBuf::from(path))),
-    }
-}
-
-/// A configuration value that could not be used.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("invalid {variable}: {message}")]
-pub struct ConfigError {
-    pub variable: &'static str,
-    pub message: String,
-}
-
-impl ConfigError {
-    fn new(variable: &'static str, message: impl Into<String>) -> Self {
-        Self {
-            variable,
-            message: message.into(),
-        }
-    }
-}
-
-impl Config {
-    /// Reads the process environment.
-    pub fn from_env() -> Result<Self, ConfigError> {
-        Self::from_lookup(|name| std::env::var(name).ok())
-    }
-
-    /// Reads configuration through `lookup`, which maps a variable name to its
-    /// value; an empty value counts as unset.
-    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
-        let env = Env(&lookup);
-        let database = env
-            .get("DATABASE_URL")
-            .map_or(
-                Ok(DatabaseUrl::Sqlite(PathBuf::from("signup-otp.db"))),
-                |raw| DatabaseUrl::parse(&raw),
-            )
-            .map_err(|message| ConfigError::new("DATABASE_URL", message))?;
-
-        let (otp_secret, otp_secret_generated) = match env.get("OTP_SECRET") {
-            Some(secret) => {
-                check_secret(&secret).map_err(|message| ConfigError::new("OTP_SECRET", message))?;
-                (OtpSecret::new(secret.into_bytes()), false)
-            }
-            None if database.is_postgres() => {
-                return Err(ConfigError::new(
-                    "OTP_SECRET",
-                    "is required with PostgreSQL (at least 32 random bytes as base64 or hex, \
-                     the same on every instance, e.g. `openssl rand -base64 32`)",
-                ));
-            }
-            None => (OtpSecret::random(), true),
-        };
-        // The old key is read, never used to make anything: it is accepted as it is,
-        // so that a weak key can be rotated out.
-        let otp_secret_previous = env
-            .get("OTP_SECRET_PREVIOUS")
-            .map(|previous| OtpSecret::new(previous.into_bytes()))
-            .filter(|previous| *previous != otp_secret);
-        if otp_secret_previous.is_some() && otp_secret_generated {
-            return Err(ConfigError::new(
-                "OTP_SECRET_PREVIOUS",
-                "is set, but OTP_SECRET is not: set the new key in OTP_SECRET",
-            ));
-        }
-
-        let otp = OtpPolicy {
-            length: env.parse_in("OTP_LENGTH", 6, 4..=10)?,
-            ttl: env.seconds("OTP_TTL_SECS", 600)?,
-            max_attempts: env.parse_in("OTP_MAX_ATTEMPTS", 5, 1..=1000)?,
-            resend_cooldown: env.seconds_or_zero("OTP_RESEND_COOLDOWN_SECS", 60)?,
-            max_sends_per_hour: env.parse_in("OTP_MAX_SENDS_PER_HOUR", 5, 1..=10_000)?,
-            max_sends_per_day: env.parse_in("OTP_MAX_SENDS_PER_DAY", 10, 1..=100_000)?,
-            mailbox_sends_per_day: env.parse_in(
-                "OTP_MAX_SENDS_PER_MAILBOX_PER_DAY",
-                30,
-                1..=1_000_000,
-            )?,
-            lockout_threshold: env.parse_in("OTP_LOCKOUT_THRESHOLD", 10, 1..=10_000)?,
-            lockout: env.seconds("OTP_LOCKOUT_SECS", 3600)?,
-            signup_token_ttl: env.seconds("SIGNUP_TOKEN_TTL_SECS", 900)?,
-            require_verification_id: env.flag("VERIFY_REQUIRES_VERIFICATION_ID", false)?,
-        };
-
-        let try_page = match env.get("TRY_PAGE").as_deref() {
-            None => !database.is_postgres(),
-            Some("true") => true,
-            Some("false") => false,
-            Some(other) => {
-                return Err(ConfigError::new(
-                    "TRY_PAGE",
-                    format!("{other:?} is not one of true, false"),
-                ));
-            }
-        };
-
-        if otp.mailbox_sends_per_day < otp.max_sends_per_day {
-            return Err(ConfigError::new(
-                "OTP_MAX_SENDS_PER_MAILBOX_PER_DAY",
-                format!(
-                    "{} is below OTP_MAX_SENDS_PER_DAY ({}): one requester could never reach its own cap",
-                    otp.mailbox_sends_per_day, otp.max_sends_per_day
-                ),
-            ));
-        }
-        let mail = mail_config(&env)?;
-        let mail_transport_chosen = env.get("MAIL_TRANSPORT").is_some();
-        let resources = {
-            let defaults = ResourceLimits::default();
-            ResourceLimits {
-                body_timeout: env.seconds("REQUEST_BODY_TIMEOUT_SECS", 10)?,
-                connections_per_client: env.parse_in(
-                    "MAX_CONNECTIONS_PER_CLIENT",
-                    defaults.connections_per_client,
-                    1..=100_000,
-                )?,
-                hashing_threads: env.parse_in(
-                    "PASSWORD_HASHING_THREADS",
-                    defaults.hashing_threads,
-                    1..=256,
-                )?,
-                hashing_queue: env.parse_in(
-                    "PASSWORD_HASHING_QUEUE",
-                    defaults.hashing_queue,
-                    1..=100_000,
-                )?,
-            }
-        };
-
-        Ok(Config {
-            database,
-            bind_addr: env.parse("BIND_ADDR", SocketAddr::from(([127, 0, 0, 1], 8080)))?,
-            metrics_addr: env.parse("METRICS_ADDR", SocketAddr::from(([127, 0, 0, 1], 9464)))?,
-            db_pool_size: env.parse_in("DB_POOL_SIZE", 10, 1..=1000)?,
-            db_pool_timeout: env.seconds("DB_POOL_TIMEOUT_SECS", 5)?,
-            mail,
-            mail_transport_chosen,
-            otp_secret,
-            otp_secret_previous,
-            otp_secret_generated,
-            otp,
-            cleanup_interval: env.seconds("CLEANUP_INTERVAL_SECS", 300)?,
-            shutdown_grace: env.seconds("SHUTDOWN_GRACE_SECS", 30)?,
-            log_format: env.parse("LOG_FORMAT", LogFormat::Text)?,
-            rate_limits: rate_limits(&env)?,
-            cors_allowed_origins: cors_origins(&env)?,
-            idempotency_ttl: env.seconds("IDEMPOTENCY_TTL_SECS", 600)?,
-            default_locale: env
-                .parse("DEFAULT_LOCALE", Locale::default())
-                .map_err(|_| {
-                    ConfigError::new(
-                        "DEFAULT_LOCALE",
-                        format!(
-                            "must be one of the shipped locales: {}",
-                            crate::domain::locale::SHIPPED
-                                .map(Locale::as_str)
-                                .join(", ")
-                        ),
-                    )
-                })?,
-            try_page,
-            resources,
-        })
-    }
-}
-
-/// Exact origins, `scheme://host[:port]`, comma-separated. A wildcard would let
-/// any site drive the API from its visitors' browsers, so it is refused.
-fn cors_origins(env: &Env<'_>) -> Result<Vec<String>, ConfigError> {
-    const VARIABLE: &str = "CORS_ALLOWED_ORIGINS";
-    let raw = env.get(VARIABLE).unwrap_or_default();
-    let mut origins = Vec::new();
-    for entry in raw.split(',').map(str::trim).filter(|e| !e.is_empty()) {
-        if entry.contains('*') {
-            return Err(ConfigError::new(
-                VARIABLE,
-                format!("{entry:?}: wildcards are not allowed; list each origin exactly"),
-            ));
-        }
-        let url = url::Url::parse(entry)
-            .map_err(|e| ConfigError::new(VARIABLE, format!("{entry:?} is not an origin: {e}")))?;
-        let origin = url.origin();
-        if !matches!(url.scheme(), "http" | "https")
-            || !origin.is_tuple()
-            || origin.ascii_serialization() != entry.trim_end_matches('/')
-        {
-            return Err(ConfigError::new(
-                VARIABLE,
-                format!("{entry:?} is not an origin: write scheme://host[:port], no path"),
-            ));
-        }
-        origins.push(origin.ascii_serialization());
-    }
-    Ok(origins)
-}
-
-fn rate_limits(env: &Env<'_>) -> Result<RateLimits, ConfigError> {
-    let enabled = match env.get("IP_RATE_LIMITS").as_deref() {
-        None | Some("on") => true,
-        Some("off") => false,
-        Some(other) => {
-            return Err(ConfigError::new(
-                "IP_RATE_LIMITS",
-                format!("{other:?} is not one of on, off"),
-            ));
-        }
-    };
-    let trusted_proxies = env
-        .get("TRUSTED_PROXIES")
-        .unwrap_or_default()
-        .split(',')
-        .map(str::trim)
-        .filter(|entry| !entry.is_empty())
-        .map(|entry| {
-            entry
-                .parse::<ipnet::IpNet>()
-                .or_else(|_| entry.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
-                .map_err(|_| {
-                    ConfigError::new(
-                        "TRUSTED_PROXIES",
-                        format!("{entry:?} is not an IP address or CIDR range"),
-                    )
-                })
-        })
-        .collect::<Result<_, _>>()?;
-    let defaults = RateLimits::default();
-    Ok(RateLimits {
-        enabled,
-        trusted_proxies,
-        ipv6_prefix: env.parse_in("IPV6_CLIENT_PREFIX", defaults.ipv6_prefix, 32..=128)?,
-        send_per_minute: env.parse("SEND_OTP_PER_IP_PER_MINUTE", defaults.send_per_minute)?,
-        send_per_hour: env.parse("SEND_OTP_PER_IP_PER_HOUR", defaults.send_per_hour)?,
-        verify_per_5_minutes: env.parse(
-            "VERIFY_OTP_PER_IP_PER_5_MINUTES",
-            defaults.verify_per_5_minutes,
-        )?,
-        register_per_minute: env
-            .parse("REGISTER_PER_IP_PER_MINUTE", defaults.register_per_minute)?,
-        register_per_hour: env.parse("REGISTER_PER_IP_PER_HOUR", defaults.register_per_hour)?,
-    })
-}
-
-fn mail_config(env: &Env<'_>) -> Result<MailConfig, ConfigError> {
-    let transport = match env.get("MAIL_TRANSPORT").as_deref() {
-        None | Some("stdout") => MailTransport::Stdout,
-        Some("file") => MailTransport::File(PathBuf::from(
-            env.get("MAIL_DIR").unwrap_or_else(|| "mail".into()),
-        )),
-        Some("smtp") => {
-            let url = env.get("SMTP_URL").ok_or_else(|| {
-                ConfigError::new(
-                    "SMTP_URL",
-                    "is required with MAIL_TRANSPORT=smtp (e.g. smtp://127.0.0.1:2525)",
-                )
-            })?;
-            let parsed = url::Url::parse(&url)
-                .map_err(|e| ConfigError::new("SMTP_URL", format!("not a URL: {e}")))?;
-            if !matches!(parsed.scheme(), "smtp" | "smtps") || parsed.host_str().is_none() {
-                return Err(ConfigError::new(
-                    "SMTP_URL",
-                    "must look like smtp://host:port or smtps://user:pass@host",
-                ));
-            }
-            MailTransport::Smtp {
-                url,
-                timeout: env.seconds("SMTP_TIMEOUT_SECS", 10)?,
-            }
-        }
-        Some(other) => {
-            return Err(ConfigError::new(
-                "MAIL_TRANSPORT",
-                format!("{other:?} is not one of stdout, file, smtp"),
-            ));
-        }
-    };
-    let from = env
-        .get("MAIL_FROM")
-        .unwrap_or_else(|| "signup-otp <no-reply@localhost>".into());
-    let from = from
-        .parse::<Mailbox>()
-        .map_err(|e| ConfigError::new("MAIL_FROM", format!("{from:?} is not a mailbox: {e}")))?;
-    Ok(MailConfig {
-        transport,
-        from,
-        retry_initial: Duration::from_millis(env.parse_in(
-            "MAIL_RETRY_INITIAL_MS",
-            1000,
-            1..=3_600_000,
-        )?),
-        retry_max: env.seconds("MAIL_RETRY_MAX_SECS", 300)?,
-    })
-}
-
-/// Typed access to the variables, each error naming its variable.
-struct Env<'a>(&'a dyn Fn(&str) -> Option<String>);
-
-impl Env<'_> {
-    fn get(&self, name: &str) -> Option<String> {
-        (self.0)(name)
-            .map(|v| v.trim().to_owned())
-            .filter(|v| !v.is_empty())
-    }
-
-    fn parse<T>(&self, name: &'static str, default: T) -> Result<T, ConfigError>
-    where
-        T: FromStr,
-        T::Err: fmt::Display,
-    {
-        match self.get(name) {
-            None => Ok(default),
-            Some(raw) => raw
-                .parse()
-                .map_err(|e| ConfigError::new(name, format!("{raw:?}: {e}"))),
-        }
-    }
-
-    fn parse_in<T>(
-        &self,
-        name: &'static str,
-        default: T,
-        range: std::ops::RangeInclusive<T>,
-    ) -> Result<T, ConfigError>
-    where
-        T: FromStr + PartialOrd + fmt::Display,
-        T::Err: fmt::Display,
-    {
-        let value = self.parse(name, default)?;
-        if range.contains(&value) {
-            Ok(value)
-        } else {
-            Err(ConfigError::new(
-                name,
-                format!("{value} is outside {}..={}", range.start(), range.end()),
-            ))
-        }
-    }
-
-    /// `true` or `false`.
-    fn flag(&self, name: &'static str, default: bool) -> Result<bool, ConfigError> {
-        match self.get(name).as_deref() {
-            None => Ok(default),
-            Some("true") => Ok(true),
-            Some("false") => Ok(false),
-            Some(other) => Err(ConfigError::new(
-                name,
-                format!("{other:?} is not one of true, false"),
-            )),
-        }
-    }
-
-    /// A whole number of seconds, at least one.
-    fn seconds(&self, name: &'static str, default: u64) -> Result<Duration, ConfigError> {
-        self.parse_in(name, default, 1..=u64::from(u32::MAX))
-            .map(Duration::from_secs)
-    }
-
-    /// A whole number of seconds; zero turns the feature off.
-    fn seconds_or_zero(&self, name: &'static str, default: u64) -> Result<Duration, ConfigError> {
-        self.parse_in(name, default, 0..=u64::from(u32::MAX))
-            .map(Duration::from_secs)
     }
 }
 
@@ -698,7 +693,11 @@ mod tests {
         );
         assert_eq!(config.bind_addr.to_string(), "127.0.0.1:8080");
         assert!(config.otp_secret_generated);
-        assert_eq!(config.otp, OtpPolicy::default());
+        assert_eq!(config.otp.length, 6);
+        assert_eq!(config.otp.ttl, Duration::from_secs(600));
+        assert_eq!(config.otp.max_attempts, 5);
+        assert!(!config.mail_transport_chosen);
+        assert!(config.try_page);
         assert_eq!(config.cleanup_interval, Duration::from_secs(300));
         assert!(matches!(config.mail.transport, MailTransport::Stdout));
     }
@@ -992,5 +991,67 @@ mod tests {
             config(&[]).unwrap().idempotency_ttl,
             Duration::from_secs(600)
         );
+    }
+
+    #[test]
+    fn env_sample_documents_every_setting_with_its_default_and_nothing_else() {
+        let sample = include_str!("../.env.sample");
+        let documented: HashMap<&str, (bool, &str)> = sample
+            .lines()
+            .filter_map(|line| {
+                let (commented, line) = match line.strip_prefix("# ") {
+                    Some(rest) => (true, rest),
+                    None => (false, line),
+                };
+                let (name, value) = line.split_once('=')?;
+                name.bytes()
+                    .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'_')
+                    .then_some((name, (commented, value)))
+            })
+            .collect();
+        let command = Standalone::command();
+        for arg in command.get_arguments() {
+            let Some(variable) = arg.get_env().map(|name| name.to_string_lossy()) else {
+                continue;
+            };
+            let Some(&(commented, value)) = documented.get(variable.as_ref()) else {
+                panic!(".env.sample does not document {variable}");
+            };
+            match arg.get_default_values() {
+                [default] => {
+                    assert!(!commented, "{variable} is set in .env.sample");
+                    assert_eq!(value, default.to_string_lossy(), "{variable}'s default");
+                }
+                _ => assert!(
+                    commented || value.is_empty(),
+                    "{variable} has no default: .env.sample leaves it empty or commented"
+                ),
+            }
+        }
+        let declared = variables();
+        for name in documented.keys() {
+            assert!(
+                declared.iter().any(|variable| variable == name) || *name == "RUST_LOG",
+                ".env.sample documents {name}, which is no setting"
+            );
+        }
+    }
+
+    #[test]
+    fn a_bad_value_is_named_by_its_variable_and_never_repeated() {
+        let error = config_err(&[("OTP_SECRET", "hunter2-hunter2")]);
+        assert_eq!(error.variable, "OTP_SECRET");
+        assert!(!error.to_string().contains("hunter2"), "{error}");
+        let error = config_err(&[("MAIL_TRANSPORT", "pigeon")]);
+        assert_eq!(error.message, "is not one of stdout, file, smtp");
+        let error = config_err(&[("OTP_LENGTH", "3")]);
+        assert!(error.message.contains("4..=10"), "{error}");
+    }
+
+    #[test]
+    fn empty_values_count_as_unset() {
+        let config = config_of(&[("OTP_LENGTH", ""), ("MAIL_TRANSPORT", " ")]);
+        assert_eq!(config.otp.length, 6);
+        assert!(!config.mail_transport_chosen);
     }
 }

@@ -3,7 +3,7 @@
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use signup_otp::config::Config;
+use signup_otp::config::{self, Config, ConfigError, Settings};
 use signup_otp::startup::Application;
 use signup_otp::telemetry::error_chain;
 use signup_otp::{cli, telemetry};
@@ -18,15 +18,23 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Serve the API (the default). Applies pending migrations first.
-    Serve,
+    Serve {
+        #[command(flatten)]
+        settings: Box<Settings>,
+    },
     /// Apply the embedded migrations, or roll the last one back.
     Migrate {
         /// Roll back the most recently applied migration.
         #[arg(long)]
         revert: bool,
+        #[command(flatten)]
+        settings: Box<Settings>,
     },
     /// Delete expired codes once and print how many.
-    Cleanup,
+    Cleanup {
+        #[command(flatten)]
+        settings: Box<Settings>,
+    },
     /// Print the OpenAPI document (JSON), e.g. to generate a client.
     Openapi,
     /// Copy the old Redis service's signup codes into the database, hashed, with
@@ -41,42 +49,92 @@ enum Command {
         /// The old service's key prefix.
         #[arg(long, default_value = "signup_otp:")]
         prefix: String,
+        #[command(flatten)]
+        settings: Box<Settings>,
     },
     /// Exit 0 if the service on BIND_ADDR answers /health/ready (it runs and
     /// reaches its database), 1 otherwise: the container health check, where no
     /// curl is at hand.
-    Healthcheck,
+    Healthcheck {
+        #[command(flatten)]
+        settings: Box<Settings>,
+    },
 }
 
 fn main() -> ExitCode {
     return_large_allocations_to_the_system();
     let _ = dotenvy::dotenv();
-    let cli = Cli::parse();
-    let config = match Config::from_env() {
-        Ok(config) => config,
-        Err(error) => {
-            eprintln!("error: {error}");
-            return ExitCode::from(2);
-        }
+    forget_empty_settings();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(error) => match ConfigError::from_clap(&error) {
+            Some(invalid) => return usage_error(&invalid),
+            None => error.exit(),
+        },
     };
-    telemetry::init_logging(config.log_format);
-    let result = match cli.command.unwrap_or(Command::Serve) {
-        Command::Serve => serve(config),
-        Command::Migrate { revert } => cli::migrate(&config, revert),
-        Command::Cleanup => cli::cleanup(config),
-        Command::Openapi => cli::openapi(),
-        Command::Healthcheck => cli::healthcheck(&config),
+    let command = match cli.command {
+        Some(command) => command,
+        None => match Settings::from_env() {
+            Ok(settings) => Command::Serve {
+                settings: Box::new(settings),
+            },
+            Err(invalid) => return usage_error(&invalid),
+        },
+    };
+    let (settings, run): (Box<Settings>, Box<dyn FnOnce(Config) -> Outcome>) = match command {
+        Command::Openapi => return finish(cli::openapi()),
+        Command::Serve { settings } => (settings, Box::new(serve)),
+        Command::Migrate { revert, settings } => (
+            settings,
+            Box::new(move |config| cli::migrate(&config, revert)),
+        ),
+        Command::Cleanup { settings } => (settings, Box::new(cli::cleanup)),
+        Command::Healthcheck { settings } => {
+            (settings, Box::new(|config| cli::healthcheck(&config)))
+        }
         Command::ImportRedis {
             redis_url,
             delete,
             prefix,
-        } => cli::import_redis(&config, &redis_url, &prefix, delete),
+            settings,
+        } => (
+            settings,
+            Box::new(move |config| cli::import_redis(&config, &redis_url, &prefix, delete)),
+        ),
     };
-    match result {
+    let config = match settings.validate() {
+        Ok(config) => config,
+        Err(invalid) => return usage_error(&invalid),
+    };
+    telemetry::init_logging(config.log_format);
+    finish(run(config))
+}
+
+type Outcome = Result<(), Box<dyn std::error::Error + Send + Sync>>;
+
+/// A setting that cannot be used: exit 2, naming its variable.
+fn usage_error(invalid: &ConfigError) -> ExitCode {
+    eprintln!("error: {invalid}");
+    ExitCode::from(2)
+}
+
+fn finish(outcome: Outcome) -> ExitCode {
+    match outcome {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             eprintln!("error: {}", error_chain(error.as_ref()));
             ExitCode::FAILURE
+        }
+    }
+}
+
+/// An empty variable counts as unset (a `.env` copied from `.env.sample` has
+/// several).
+fn forget_empty_settings() {
+    for variable in config::variables() {
+        if std::env::var_os(&variable).is_some_and(|value| value.is_empty()) {
+            // SAFETY: called first thing in `main`, before any other thread exists.
+            unsafe { std::env::remove_var(&variable) };
         }
     }
 }

@@ -11,10 +11,10 @@ use rand::RngExt;
 
 use super::Outbox;
 use crate::clock::Clock;
-use crate::config::MailConfig;
 use crate::db::models::OutboxMessage;
 use crate::db::{self, DbError, DbPool};
 use crate::events::Events;
+use crate::mail::MailConfig;
 use crate::mail::Mailer;
 
 /// How often a courier looks for due messages when nothing wakes it: the delay

@@ -8,6 +8,7 @@ mod migrations;
 pub mod models;
 mod pool;
 pub mod sql;
+mod url;
 
 pub use crate::schema;
 pub use migrations::{MigrationError, applied_migrations, revert_last_migration, run_migrations};
@@ -15,6 +16,7 @@ pub use pool::{
     ConnectionManager, DbPool, PooledDb, build_observed_pool, build_pool,
     postgres_url_with_timeouts,
 };
+pub use url::DatabaseUrl;
 
 use diesel::connection::{AnsiTransactionManager, Connection, TransactionManager};
 use diesel::result::Error as DieselError;

@@ -11,8 +11,8 @@ use diesel::connection::SimpleConnection;
 use diesel::r2d2::R2D2Connection;
 use diesel::{Connection, PgConnection, SqliteConnection};
 
+use super::DatabaseUrl;
 use super::DbConnection;
-use crate::config::DatabaseUrl;
 use crate::metrics::{Metrics, PoolEvents};
 
 pub type DbPool = r2d2::Pool<ConnectionManager>;

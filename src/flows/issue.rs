@@ -11,10 +11,10 @@ use std::time::Duration;
 
 use chrono::NaiveDateTime;
 
+use super::OtpPolicy;
 use super::throttle::{self, Decision, SendWindow, ThrottleReason};
 use super::token::Opaque;
 use super::{FlowError, Inner};
-use crate::config::OtpPolicy;
 use crate::courier::Outbox;
 use crate::db::models::{
     Account, MAILBOX_WIDE, NewOtp, NewSignupOtp, PendingRegistration, SendLimit, SignupOtp,

@@ -15,6 +15,7 @@ mod hasher;
 pub mod import;
 mod issue;
 mod password;
+mod policy;
 mod register;
 pub mod throttle;
 mod token;
@@ -27,6 +28,7 @@ pub use cleanup::{CleanupReport, run_periodically};
 pub use hasher::{CodeCheck, OtpHasher};
 pub use issue::SendReceipt;
 pub use password::{HashError, PasswordHashers};
+pub use policy::OtpPolicy;
 pub use register::{Registered, Registration};
 pub use throttle::ThrottleReason;
 pub use token::{Opaque, TokenError};
@@ -37,7 +39,6 @@ pub use verify::{Carried, RejectReason, Verified, VerifiedFlow, VerifiedOutcome}
 pub use crate::db::{DbError, models::AccountRecord};
 
 use crate::clock::Clock;
-use crate::config::OtpPolicy;
 use crate::courier::{self, Outbox};
 use crate::db::DbPool;
 use crate::domain::{EmailAddress, Locale, OtpCode, Requester, UserType};

@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use chrono::NaiveDateTime;
 
-use crate::config::OtpPolicy;
+use super::OtpPolicy;
 
 /// The length of the window `OTP_MAX_SENDS_PER_HOUR` counts in.
 pub const WINDOW: Duration = Duration::from_secs(3600);
@@ -189,7 +189,8 @@ mod tests {
             max_sends_per_hour: 3,
             max_sends_per_day: 5,
             mailbox_sends_per_day: 8,
-            ..OtpPolicy::default()
+            // The rest as configured by default.
+            ..crate::config::Config::from_lookup(|_| None).unwrap().otp
         }
     }
 

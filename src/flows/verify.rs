@@ -13,9 +13,9 @@ use std::time::Duration;
 
 use chrono::NaiveDateTime;
 
+use super::OtpPolicy;
 use super::token::Opaque;
 use super::{CodeCheck, FlowError, Inner, OtpHasher};
-use crate::config::OtpPolicy;
 use crate::db::models::{
     Account, AccountRecord, Attempts, NewAccount, NewLock, Otp, PendingRegistration, SignupOtp,
     SignupToken, VerifyLockout,

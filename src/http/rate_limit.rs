@@ -14,7 +14,6 @@ use std::time::Duration;
 
 use super::client::ClientIp;
 use super::{ApiError, ErrorCode};
-use crate::config::RateLimits;
 use actix_governor::governor::NotUntil;
 use actix_governor::governor::clock::{Clock, DefaultClock, QuantaInstant};
 use actix_governor::governor::middleware::NoOpMiddleware;
@@ -23,6 +22,22 @@ use actix_web::dev::ServiceRequest;
 use actix_web::http::header::ContentType;
 use actix_web::middleware::Condition;
 use actix_web::{HttpResponse, HttpResponseBuilder};
+
+/// Per-client-IP quotas. A count of 0 turns that one quota off.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RateLimits {
+    /// `IP_RATE_LIMITS=off` turns every quota off (load tests from one address).
+    pub enabled: bool,
+    /// Peers whose `X-Forwarded-For` is believed.
+    pub trusted_proxies: Vec<ipnet::IpNet>,
+    /// Leading bits of an IPv6 address that name one client.
+    pub ipv6_prefix: u8,
+    pub send_per_minute: u32,
+    pub send_per_hour: u32,
+    pub verify_per_5_minutes: u32,
+    pub register_per_minute: u32,
+    pub register_per_hour: u32,
+}
 
 impl KeyExtractor for ClientIp {
     type Key = IpAddr;

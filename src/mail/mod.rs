@@ -5,14 +5,70 @@
 
 mod templates;
 
+use std::fmt;
 use std::io::Write;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use lettre::message::{Mailbox, MultiPart};
 use lettre::{AsyncFileTransport, AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 
-use crate::config::{MailConfig, MailTransport};
 use crate::domain::{EmailAddress, Locale, OtpCode};
+
+/// How emails leave the service.
+#[derive(Debug, Clone)]
+pub struct MailConfig {
+    pub transport: MailTransport,
+    pub from: Sender,
+    /// The courier's first retry waits about this long, each next one twice as long.
+    pub retry_initial: Duration,
+    /// The longest wait between two retries.
+    pub retry_max: Duration,
+}
+
+impl MailConfig {
+    /// How long one delivery may take before it counts as failed.
+    pub fn transport_timeout(&self) -> Duration {
+        match &self.transport {
+            MailTransport::Smtp { timeout, .. } => *timeout,
+            MailTransport::Stdout | MailTransport::File(_) => Duration::from_secs(5),
+        }
+    }
+}
+
+#[derive(Clone)]
+pub enum MailTransport {
+    /// Print each whole email to standard output (development).
+    Stdout,
+    /// Write each email as an `.eml` file into a folder (development, tests).
+    File(PathBuf),
+    /// Deliver through an SMTP relay.
+    Smtp { url: String, timeout: Duration },
+}
+
+impl fmt::Debug for MailTransport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            MailTransport::Stdout => f.write_str("Stdout"),
+            MailTransport::File(dir) => write!(f, "File({})", dir.display()),
+            MailTransport::Smtp { timeout, .. } => write!(f, "Smtp(<url>, timeout {timeout:?})"),
+        }
+    }
+}
+
+/// The `From:` of every email (`MAIL_FROM`): a mailbox with a display name.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Sender(Mailbox);
+
+impl std::str::FromStr for Sender {
+    type Err = String;
+
+    fn from_str(raw: &str) -> Result<Self, String> {
+        raw.parse()
+            .map(Sender)
+            .map_err(|error| format!("{raw:?} is not a mailbox: {error}"))
+    }
+}
 
 /// A message the flows want delivered.
 #[derive(Debug)]
@@ -79,7 +135,7 @@ impl Mailer {
             ),
         };
         Ok(Self {
-            from: config.from.clone(),
+            from: config.from.0.clone(),
             backend,
         })
     }

@@ -163,3 +163,48 @@ fn serving_postgres_without_a_chosen_mail_transport_is_refused() {
     assert!(stderr.contains("invalid MAIL_TRANSPORT"), "{stderr}");
     assert!(stderr.contains("would print every code"), "{stderr}");
 }
+
+#[test]
+fn serve_help_lists_every_setting_with_its_variable() {
+    let output = Command::new(env!("CARGO_BIN_EXE_signup-otp"))
+        .args(["serve", "--help"])
+        .env_clear()
+        .env("OTP_SECRET", SECRET)
+        .env("SMTP_URL", "smtp://user:hunter2@relay.example")
+        .output()
+        .expect("the binary runs");
+    let help = stdout(&output);
+    let variables = signup_otp::config::variables();
+    assert!(variables.len() >= 40, "{variables:?}");
+    for variable in variables {
+        assert!(
+            help.contains(&format!("[env: {variable}")),
+            "{variable} in:\n{help}"
+        );
+    }
+    assert!(help.contains("[default: 600]"), "{help}");
+    assert!(
+        !help.contains(SECRET) && !help.contains("hunter2"),
+        "help shows no secret's value:\n{help}"
+    );
+}
+
+#[test]
+fn an_empty_variable_counts_as_unset_and_a_flag_works_like_its_variable() {
+    let test_db = TestDb::create(crate::helpers::Backend::Sqlite);
+    let (code, stderr) = run_with(
+        &["migrate"],
+        &[
+            ("DATABASE_URL", &test_db.url_string),
+            ("OTP_LENGTH", ""),
+            ("SMTP_URL", ""),
+        ],
+    );
+    assert_eq!(code, Some(0), "{stderr}");
+    let (code, stderr) = run_with(
+        &["migrate", "--otp-length", "3"],
+        &[("DATABASE_URL", &test_db.url_string)],
+    );
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(stderr.contains("invalid OTP_LENGTH"), "{stderr}");
+}

@@ -153,12 +153,12 @@ async fn app_behind_a_proxy(pool_timeout: Duration) -> (TestApp, TcpProxy) {
     .await;
     let proxied = proxy.port;
     let app = TestApp::spawn_with(Backend::Postgres, |config| {
-        let signup_otp::config::DatabaseUrl::Postgres(raw) = &config.database else {
+        let signup_otp::db::DatabaseUrl::Postgres(raw) = &config.database else {
             unreachable!("a PostgreSQL test database")
         };
         let mut url = url::Url::parse(raw).unwrap();
         url.set_port(Some(proxied)).unwrap();
-        config.database = signup_otp::config::DatabaseUrl::parse(url.as_str()).unwrap();
+        config.database = signup_otp::db::DatabaseUrl::parse(url.as_str()).unwrap();
         config.db_pool_timeout = pool_timeout;
     })
     .await;
@@ -224,7 +224,7 @@ async fn sqlite_writers_behind_a_held_lock_give_up_with_a_503() {
         config.db_pool_timeout = Duration::from_secs(1);
     })
     .await;
-    let signup_otp::config::DatabaseUrl::Sqlite(path) = &app.db.url else {
+    let signup_otp::db::DatabaseUrl::Sqlite(path) = &app.db.url else {
         unreachable!("a SQLite test database")
     };
     let mut other = diesel::SqliteConnection::establish(&path.to_string_lossy()).unwrap();

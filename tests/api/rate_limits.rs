@@ -1,12 +1,14 @@
 //! Per-client-IP quotas.
 
 use serde_json::json;
-use signup_otp::config::{Config, RateLimits};
+use signup_otp::config::Config;
+use signup_otp::http::rate_limit::RateLimits;
 
 use crate::helpers::{Backend, TestApp, TestResponse};
 
+/// The quotas as configured by default (on), then `tweak`ed.
 fn limits(config: &mut Config, tweak: impl FnOnce(&mut RateLimits)) {
-    config.rate_limits = RateLimits::default();
+    config.rate_limits = Config::from_lookup(|_| None).unwrap().rate_limits;
     tweak(&mut config.rate_limits);
 }
 

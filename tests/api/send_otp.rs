@@ -126,7 +126,7 @@ on_both_backends! {
             listener.local_addr().unwrap().port()
         };
         let app = TestApp::spawn_with(backend, |config| {
-            config.mail.transport = signup_otp::config::MailTransport::Smtp {
+            config.mail.transport = signup_otp::mail::MailTransport::Smtp {
                 url: format!("smtp://127.0.0.1:{closed_port}"),
                 timeout: Duration::from_secs(5),
             };

@@ -6,7 +6,7 @@
 use diesel::connection::SimpleConnection;
 use diesel::{Connection, PgConnection};
 use rand::RngExt;
-use signup_otp::config::DatabaseUrl;
+use signup_otp::db::DatabaseUrl;
 use tempfile::TempDir;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

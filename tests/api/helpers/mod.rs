@@ -14,12 +14,11 @@ pub use database::{Backend, TestDb, postgres_url};
 pub use proxy::TcpProxy;
 use serde_json::{Value, json};
 use signup_otp::clock::ShiftedClock;
-use signup_otp::config::{
-    Config, MailConfig, MailTransport, OtpPolicy, RateLimits, ResourceLimits,
-};
+use signup_otp::config::Config;
 use signup_otp::db::{self, DbConnection, DbPool};
 use signup_otp::domain::Locale;
 use signup_otp::keys::OtpSecret;
+use signup_otp::mail::{MailConfig, MailTransport};
 use signup_otp::startup::Application;
 pub use smtp::{Mode, Received, SmtpListener};
 
@@ -55,46 +54,35 @@ macro_rules! on_both_backends {
 
 pub const SECRET: &str = "IkBNDmm+UmrLpeEJHc283VK0vNPoYiyZzty4tZ8nnB8=";
 
-/// A configuration for tests: the given database, port 0, mail to `smtp`.
+/// A configuration for tests: the declared defaults, with the given database,
+/// port 0, mail to `smtp`, and limits that the tests' bursts from one address
+/// do not trip (the quotas have their own tests).
 pub fn test_config(db: &TestDb, smtp: &SmtpListener) -> Config {
-    Config {
-        database: db.url.clone(),
-        bind_addr: "127.0.0.1:0".parse().unwrap(),
-        metrics_addr: "127.0.0.1:0".parse().unwrap(),
-        db_pool_size: 8,
-        db_pool_timeout: Duration::from_secs(5),
-        mail: MailConfig {
-            transport: MailTransport::Smtp {
-                url: smtp.url(),
-                timeout: Duration::from_secs(5),
-            },
-            from: "signup-otp <no-reply@example.com>".parse().unwrap(),
-            retry_initial: Duration::from_millis(50),
-            retry_max: Duration::from_millis(400),
+    let mut config = Config::from_lookup(|_| None).expect("the defaults are valid");
+    config.database = db.url.clone();
+    config.bind_addr = "127.0.0.1:0".parse().unwrap();
+    config.metrics_addr = "127.0.0.1:0".parse().unwrap();
+    config.db_pool_size = 8;
+    config.mail = MailConfig {
+        transport: MailTransport::Smtp {
+            url: smtp.url(),
+            timeout: Duration::from_secs(5),
         },
-        mail_transport_chosen: true,
-        otp_secret: OtpSecret::new(SECRET.as_bytes().to_vec()),
-        otp_secret_previous: None,
-        otp_secret_generated: false,
-        otp: OtpPolicy::default(),
-        cleanup_interval: Duration::from_secs(3600),
-        shutdown_grace: Duration::from_secs(10),
-        log_format: Default::default(),
-        // Tests send bursts from one address; the IP quotas have their own tests.
-        rate_limits: RateLimits {
-            enabled: false,
-            ..RateLimits::default()
-        },
-        cors_allowed_origins: Vec::new(),
-        idempotency_ttl: Duration::from_secs(600),
-        default_locale: Locale::En,
-        try_page: false,
-        // Tests open many connections from one address; the limit has its own tests.
-        resources: ResourceLimits {
-            connections_per_client: 1000,
-            ..ResourceLimits::default()
-        },
-    }
+        from: "signup-otp <no-reply@example.com>".parse().unwrap(),
+        retry_initial: Duration::from_millis(50),
+        retry_max: Duration::from_millis(400),
+    };
+    config.mail_transport_chosen = true;
+    config.otp_secret = OtpSecret::new(SECRET.as_bytes().to_vec());
+    config.otp_secret_previous = None;
+    config.otp_secret_generated = false;
+    config.cleanup_interval = Duration::from_secs(3600);
+    config.shutdown_grace = Duration::from_secs(10);
+    config.rate_limits.enabled = false;
+    config.default_locale = Locale::En;
+    config.try_page = false;
+    config.resources.connections_per_client = 1000;
+    config
 }
 
 pub struct TestApp {
