@@ -195,8 +195,8 @@ pub struct Settings {
           value_parser = in_range::<usize>(1, 100_000))]
     pub password_hashing_queue: usize,
 
-    /// Browser origins allowed to call the API (CORS): exact scheme://host[:port],
-    /// comma-separated; a wildcard is refused.
+    /// Browser origins allowed to call the API (CORS): exact origins (scheme://host or
+    /// scheme://host:port), comma-separated; a wildcard is refused.
     #[arg(long, env = "CORS_ALLOWED_ORIGINS", value_delimiter = ',', value_parser = origin)]
     pub cors_allowed_origins: Vec<String>,
 

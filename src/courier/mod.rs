@@ -3,7 +3,7 @@
 //! The flows [`Outbox::queue`] each email in the same transaction as its code,
 //! sealed, and wake the [`Courier`] once that transaction commits. The courier,
 //! a task inside `serve`, claims due messages, sends them through the
-//! [`Mailer`], deletes each once the transport has accepted it, retries failures
+//! [`Mailer`](crate::mail::Mailer), deletes each once the transport has accepted it, retries failures
 //! with exponential backoff and jitter, and abandons a message whose code has
 //! expired. Several instances on one PostgreSQL share the work: each message is
 //! claimed by one of them (`FOR UPDATE SKIP LOCKED`) for a lease.
