@@ -86,10 +86,12 @@ pub struct Settings {
 
     /// The key codes are hashed and stored data sealed under: 32+ random bytes as base64 or
     /// hex (`openssl rand -base64 32`), the same on every instance. Required with PostgreSQL.
+    /// Only as the variable: a flag's value is visible to every user of the host.
     #[arg(long, env = "OTP_SECRET", value_parser = strong_secret, hide_env_values = true)]
     pub otp_secret: Option<OtpSecret>,
 
-    /// After a rotation, the old key: what was made under it is still read.
+    /// After a rotation, the old key: what was made under it is still read. Only as the
+    /// variable.
     #[arg(long, env = "OTP_SECRET_PREVIOUS", value_parser = any_secret, hide_env_values = true)]
     pub otp_secret_previous: Option<OtpSecret>,
 
@@ -312,7 +314,15 @@ impl ConfigError {
     /// A value clap could not take, named by its variable. The value itself is
     /// not repeated: it may be a secret.
     pub fn from_clap(error: &clap::Error) -> Option<Self> {
-        use clap::error::{ContextKind, ContextValue};
+        use clap::error::{ContextKind, ContextValue, ErrorKind};
+        if !matches!(
+            error.kind(),
+            ErrorKind::ValueValidation | ErrorKind::InvalidValue
+        ) {
+            // An unknown flag, a missing subcommand and the like: clap's own
+            // message says it better.
+            return None;
+        }
         let Some(ContextValue::String(shown)) = error.get(ContextKind::InvalidArg) else {
             return None;
         };
@@ -361,9 +371,7 @@ impl Settings {
             let (Some(long), Some(variable)) = (arg.get_long(), arg.get_env()) else {
                 continue;
             };
-            if let Some(value) = lookup(&variable.to_string_lossy())
-                .map(|value| value.trim().to_owned())
-                .filter(|value| !value.is_empty())
+            if let Some(value) = lookup(&variable.to_string_lossy()).and_then(|raw| tidy(arg, &raw))
             {
                 argv.push(format!("--{long}={value}"));
             }
@@ -493,6 +501,79 @@ impl Settings {
             database,
         })
     }
+}
+
+/// A value as a setting reads it, from the environment or a lookup alike:
+/// surrounding whitespace dropped (a secret mounted from a file ends in a
+/// newline), the empty entries of a comma-separated list dropped, and nothing
+/// left counts as unset.
+fn tidy(arg: &clap::Arg, raw: &str) -> Option<String> {
+    let value = match arg.get_value_delimiter() {
+        Some(delimiter) => raw
+            .split(delimiter)
+            .map(str::trim)
+            .filter(|entry| !entry.is_empty())
+            .collect::<Vec<_>>()
+            .join(&delimiter.to_string()),
+        None => raw.trim().to_owned(),
+    };
+    (!value.is_empty()).then_some(value)
+}
+
+/// The settings' variables whose value reads differently once tidied (see
+/// [`Settings::from_lookup`]): each with what it should hold, `None` for unset.
+/// `main` applies them to the process environment before clap reads it.
+pub fn untidy_variables(lookup: impl Fn(&str) -> Option<String>) -> Vec<(String, Option<String>)> {
+    Standalone::command()
+        .get_arguments()
+        .filter_map(|arg| {
+            let variable = arg.get_env()?.to_string_lossy().into_owned();
+            let raw = lookup(&variable)?;
+            let tidied = tidy(arg, &raw);
+            (tidied.as_deref() != Some(raw.as_str())).then_some((variable, tidied))
+        })
+        .collect()
+}
+
+/// Settings whose value is a secret may come only from their variable: a flag
+/// shows in the process list to every user of the host. `OTP_SECRET` and
+/// `OTP_SECRET_PREVIOUS` always; the URLs when they carry a password.
+pub fn refuse_secret_flags(matches: &clap::ArgMatches) -> Result<(), ConfigError> {
+    use clap::parser::ValueSource;
+    for arg in Standalone::command().get_arguments() {
+        let id = arg.get_id().as_str();
+        if matches.try_contains_id(id).ok() != Some(true)
+            || matches.value_source(id) != Some(ValueSource::CommandLine)
+        {
+            continue;
+        }
+        let secret = match id {
+            "otp_secret" | "otp_secret_previous" => true,
+            "database_url" | "smtp_url" => matches
+                .get_raw(id)
+                .into_iter()
+                .flatten()
+                .any(|raw| url_has_password(&raw.to_string_lossy())),
+            _ => false,
+        };
+        if secret {
+            let variable = arg
+                .get_env()
+                .map_or_else(|| id.to_owned(), |name| name.to_string_lossy().into_owned());
+            return Err(ConfigError::new(
+                &variable,
+                format!(
+                    "give it as the environment variable {variable}, not as a flag: a flag's \
+                     value is visible to every user of the host"
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn url_has_password(raw: &str) -> bool {
+    url::Url::parse(raw.trim()).is_ok_and(|url| url.password().is_some())
 }
 
 /// Every variable a setting is read from, in declaration order.
@@ -1053,5 +1134,36 @@ mod tests {
         let config = config_of(&[("OTP_LENGTH", ""), ("MAIL_TRANSPORT", " ")]);
         assert_eq!(config.otp.length, 6);
         assert!(!config.mail_transport_chosen);
+    }
+
+    #[test]
+    fn values_are_trimmed_and_lists_lose_their_empty_entries() {
+        let config = config_of(&[
+            ("OTP_LENGTH", " 8\n"),
+            ("TRUSTED_PROXIES", "10.0.0.1, ,10.0.0.0/8,"),
+            ("CORS_ALLOWED_ORIGINS", " , "),
+        ]);
+        assert_eq!(config.otp.length, 8);
+        assert_eq!(config.rate_limits.trusted_proxies.len(), 2);
+        assert!(config.cors_allowed_origins.is_empty());
+
+        let environment: HashMap<&str, &str> = [
+            ("OTP_SECRET", "c2VjcmV0\n"),
+            ("OTP_LENGTH", "6"),
+            ("SMTP_URL", "  "),
+            ("TRUSTED_PROXIES", "10.0.0.1,"),
+            ("NOT_A_SETTING", " x "),
+        ]
+        .into();
+        let mut changes = untidy_variables(|name| environment.get(name).map(|v| v.to_string()));
+        changes.sort();
+        assert_eq!(
+            changes,
+            [
+                ("OTP_SECRET".to_owned(), Some("c2VjcmV0".to_owned())),
+                ("SMTP_URL".to_owned(), None),
+                ("TRUSTED_PROXIES".to_owned(), Some("10.0.0.1".to_owned())),
+            ]
+        );
     }
 }

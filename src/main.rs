@@ -2,7 +2,7 @@
 
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 use signup_otp::config::{self, Config, ConfigError, Settings};
 use signup_otp::startup::Application;
 use signup_otp::telemetry::error_chain;
@@ -64,13 +64,14 @@ enum Command {
 fn main() -> ExitCode {
     return_large_allocations_to_the_system();
     let _ = dotenvy::dotenv();
-    forget_empty_settings();
-    let cli = match Cli::try_parse() {
+    tidy_settings();
+    let cli = match parse() {
         Ok(cli) => cli,
-        Err(error) => match ConfigError::from_clap(&error) {
+        Err(Refused::Clap(error)) => match ConfigError::from_clap(&error) {
             Some(invalid) => return usage_error(&invalid),
             None => error.exit(),
         },
+        Err(Refused::Setting(invalid)) => return usage_error(&invalid),
     };
     let command = match cli.command {
         Some(command) => command,
@@ -128,13 +129,32 @@ fn finish(outcome: Outcome) -> ExitCode {
     }
 }
 
-/// An empty variable counts as unset (a `.env` copied from `.env.sample` has
-/// several).
-fn forget_empty_settings() {
-    for variable in config::variables() {
-        if std::env::var_os(&variable).is_some_and(|value| value.is_empty()) {
-            // SAFETY: called first thing in `main`, before any other thread exists.
-            unsafe { std::env::remove_var(&variable) };
+enum Refused {
+    Clap(clap::Error),
+    Setting(ConfigError),
+}
+
+/// The command line, refusing a secret given as a flag.
+fn parse() -> Result<Cli, Refused> {
+    let matches = Cli::command().try_get_matches().map_err(Refused::Clap)?;
+    if let Some((_, command)) = matches.subcommand() {
+        config::refuse_secret_flags(command).map_err(Refused::Setting)?;
+    }
+    Cli::from_arg_matches(&matches).map_err(Refused::Clap)
+}
+
+/// Settings' variables read as the configuration reads them: trimmed, an empty
+/// one unset (a `.env` copied from `.env.sample` has several), a list without
+/// empty entries.
+fn tidy_settings() {
+    let lookup = |name: &str| std::env::var(name).ok();
+    for (variable, value) in config::untidy_variables(lookup) {
+        // SAFETY: called first thing in `main`, before any other thread exists.
+        unsafe {
+            match value {
+                Some(value) => std::env::set_var(&variable, value),
+                None => std::env::remove_var(&variable),
+            }
         }
     }
 }

@@ -161,7 +161,9 @@ impl SignupService {
         issue::send(&self.inner, email, user_type, &requester, code, locale).await
     }
 
-    /// send-otp with a given code: the original service's `force_otp_code`, for tests.
+    /// send-otp with a given code: the original service's `force_otp_code`, for
+    /// tests only (the `test-support` feature, which only the tests turn on).
+    #[cfg(feature = "test-support")]
     pub async fn send_code(
         &self,
         email: EmailAddress,

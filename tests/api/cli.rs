@@ -208,3 +208,61 @@ fn an_empty_variable_counts_as_unset_and_a_flag_works_like_its_variable() {
     assert_eq!(code, Some(2), "{stderr}");
     assert!(stderr.contains("invalid OTP_LENGTH"), "{stderr}");
 }
+
+#[test]
+fn values_are_trimmed_and_lists_drop_empty_entries_as_they_come_from_the_environment() {
+    let test_db = TestDb::create(crate::helpers::Backend::Sqlite);
+    // A secret mounted from a file ends in a newline; a list may end in a comma.
+    let secret = format!("{SECRET}\n");
+    let (code, stderr) = run_with(
+        &["migrate"],
+        &[
+            ("DATABASE_URL", &test_db.url_string),
+            ("OTP_SECRET", &secret),
+            ("OTP_LENGTH", " 6 "),
+            ("MAIL_TRANSPORT", "file "),
+            ("TRUSTED_PROXIES", "10.0.0.1, ,"),
+            ("CORS_ALLOWED_ORIGINS", "https://app.example, "),
+            ("SMTP_URL", "  "),
+        ],
+    );
+    assert_eq!(code, Some(0), "{stderr}");
+}
+
+#[test]
+fn a_secret_given_as_a_flag_is_refused_without_being_repeated() {
+    let test_db = TestDb::create(crate::helpers::Backend::Sqlite);
+    let database = ("DATABASE_URL", test_db.url_string.as_str());
+    for args in [
+        vec!["migrate", "--otp-secret", SECRET],
+        vec!["serve", "--otp-secret-previous", SECRET],
+        vec!["migrate", "--smtp-url", "smtp://user:hunter2@relay.example"],
+    ] {
+        let (code, stderr) = run_with(&args, &[database]);
+        assert_eq!(code, Some(2), "{args:?}: {stderr}");
+        assert!(stderr.contains("not as a flag"), "{args:?}: {stderr}");
+        assert!(
+            !stderr.contains(SECRET) && !stderr.contains("hunter2"),
+            "{args:?}: {stderr}"
+        );
+    }
+    // A URL without a password is no secret: the flag works.
+    let (code, stderr) = run_with(
+        &[
+            "migrate",
+            "--smtp-url",
+            "smtp://relay.example",
+            "--database-url",
+            &test_db.url_string,
+        ],
+        &[],
+    );
+    assert_eq!(code, Some(0), "{stderr}");
+}
+
+#[test]
+fn a_setting_flag_without_a_command_gets_clap_s_own_message() {
+    let (code, stderr) = run_with(&["--bind-addr", "0.0.0.0:1"], &[]);
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(stderr.contains("unexpected argument"), "{stderr}");
+}
