@@ -218,6 +218,12 @@ pub struct Settings {
     #[arg(long, env = "CLEANUP_INTERVAL_SECS", default_value = "300", value_parser = seconds)]
     pub cleanup_interval_secs: Duration,
 
+    /// Seconds a delivery record (what became of an email, without its code) is kept after
+    /// its last attempt, for `signup-otp inspect`.
+    #[arg(long, env = "DELIVERY_RECORD_RETENTION_SECS", default_value = "604800",
+          value_parser = seconds)]
+    pub delivery_record_retention_secs: Duration,
+
     /// Seconds a stopping service waits for requests and deliveries in flight.
     #[arg(long, env = "SHUTDOWN_GRACE_SECS", default_value = "30", value_parser = seconds)]
     pub shutdown_grace_secs: Duration,
@@ -471,6 +477,7 @@ impl Settings {
                 lockout_threshold: self.otp_lockout_threshold,
                 lockout: self.otp_lockout_secs,
                 signup_token_ttl: self.signup_token_ttl_secs,
+                delivery_record_retention: self.delivery_record_retention_secs,
                 require_verification_id: self.verify_requires_verification_id,
             },
             cleanup_interval: self.cleanup_interval_secs,

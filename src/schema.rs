@@ -23,13 +23,18 @@ diesel::table! {
         recipient -> Varchar,
         #[max_length = 20]
         user_type -> Varchar,
-        payload -> Bytea,
+        payload -> Nullable<Bytea>,
         created_at -> Timestamp,
         expires_at -> Timestamp,
         next_attempt_at -> Timestamp,
         attempts -> Int4,
         #[max_length = 500]
         last_error -> Nullable<Varchar>,
+        #[max_length = 16]
+        status -> Varchar,
+        finished_at -> Nullable<Timestamp>,
+        #[max_length = 500]
+        relay_reply -> Nullable<Varchar>,
     }
 }
 

@@ -1,8 +1,10 @@
-//! The delivery task: claims due messages, sends them, deletes each once the
-//! transport has accepted it, retries failures with backoff, and abandons a
-//! message whose code has expired.
+//! The delivery task: claims due messages, sends them, records each outcome
+//! (delivered with the relay's reply, rejected for good, abandoned once its
+//! code has expired), and retries other failures with backoff.
 
-use std::collections::HashSet;
+use std::collections::HashMap;
+
+use chrono::NaiveDateTime;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -11,7 +13,7 @@ use rand::RngExt;
 
 use super::Outbox;
 use crate::clock::Clock;
-use crate::db::models::OutboxMessage;
+use crate::db::models::{DeliveryStatus, OutboxMessage};
 use crate::db::{self, DbError, DbPool};
 use crate::events::Events;
 use crate::mail::MailConfig;
@@ -63,9 +65,10 @@ pub struct Courier {
     outbox: Outbox,
     retry: RetryPolicy,
     events: Events,
-    /// Messages the transport accepted whose row could not be deleted yet (the
-    /// database was away): never sent again by this instance.
-    sent_not_deleted: Mutex<HashSet<i64>>,
+    /// Messages the transport accepted whose delivery could not be recorded yet
+    /// (the database was away), with when and the relay's reply: never sent again
+    /// by this instance.
+    accepted_not_recorded: Mutex<HashMap<i64, (NaiveDateTime, String)>>,
 }
 
 impl Courier {
@@ -84,7 +87,7 @@ impl Courier {
             outbox,
             retry,
             events,
-            sent_not_deleted: Mutex::new(HashSet::new()),
+            accepted_not_recorded: Mutex::new(HashMap::new()),
         }
     }
 
@@ -120,7 +123,7 @@ impl Courier {
 
     /// One round: claim what is due, deliver it; return how long to rest.
     async fn deliver_due(&self) -> Result<Duration, DbError> {
-        self.forget_sent().await?;
+        self.record_late().await?;
         let now = self.clock.now();
         let lease_until = now + self.retry.lease;
         let claimed = db::run(&self.pool, move |conn| {
@@ -148,10 +151,10 @@ impl Courier {
     async fn deliver(&self, message: OutboxMessage) {
         let id = message.id;
         if self
-            .sent_not_deleted
+            .accepted_not_recorded
             .lock()
             .expect("not poisoned")
-            .contains(&id)
+            .contains_key(&id)
         {
             return;
         }
@@ -167,7 +170,9 @@ impl Courier {
                     &[("reason", "expired"), ("kind", &message.kind)],
                     &format!("attempts={}", message.attempts),
                 );
-                self.remove(id).await;
+                let reason = "the code expired before the email could be delivered";
+                self.finish(id, DeliveryStatus::Abandoned, message.attempts, reason)
+                    .await;
                 return;
             }
             Err(_) => {
@@ -177,29 +182,46 @@ impl Courier {
                     &[("reason", "unreadable"), ("kind", &message.kind)],
                     &format!("id={id} (was OTP_SECRET changed without OTP_SECRET_PREVIOUS?)"),
                 );
-                self.remove(id).await;
+                let reason = "sealed under a key this service does not hold";
+                self.finish(id, DeliveryStatus::Abandoned, message.attempts, reason)
+                    .await;
                 return;
             }
         };
         let to = email.to.clone();
+        let attempts = message.attempts.saturating_add(1);
         match self.mailer.send(email).await {
-            Ok(()) => {
+            Ok(accepted) => {
                 self.events.record(
                     "OTP_EMAIL_SENT",
                     user_type,
                     &to,
                     &[("kind", &message.kind)],
-                    &format!("attempts={}", message.attempts + 1),
+                    &format!("attempts={attempts}"),
                 );
-                if !self.remove(id).await {
-                    self.sent_not_deleted
+                let at = self.clock.now();
+                if !self.record_delivered(id, at, accepted.reply.clone()).await {
+                    self.accepted_not_recorded
                         .lock()
                         .expect("not poisoned")
-                        .insert(id);
+                        .insert(id, (at, accepted.reply));
                 }
             }
             Err(error) => {
-                let attempts = message.attempts.saturating_add(1);
+                if let Some(reply) = error.rejection() {
+                    // The reply may name the address: the log gets its code only.
+                    let code: String = reply.chars().take_while(char::is_ascii_digit).collect();
+                    self.events.warn(
+                        "OTP_EMAIL_REJECTED",
+                        user_type,
+                        &to,
+                        &[("kind", &message.kind)],
+                        &format!("attempts={attempts} reply_code={code}"),
+                    );
+                    self.finish(id, DeliveryStatus::Rejected, attempts, &reply)
+                        .await;
+                    return;
+                }
                 let wait = self
                     .retry
                     .backoff(u32::try_from(attempts).unwrap_or(u32::MAX));
@@ -233,31 +255,53 @@ impl Courier {
         }
     }
 
-    /// Deletes a message's row; returns whether it did.
-    async fn remove(&self, id: i64) -> bool {
+    /// Records a delivery; returns whether it did.
+    async fn record_delivered(&self, id: i64, at: NaiveDateTime, reply: String) -> bool {
         let result = db::run(&self.pool, move |conn| {
-            db::write_transaction(conn, |conn| OutboxMessage::delete(conn, id))
-                .map_err(DbError::from)
+            db::write_transaction(conn, |conn| {
+                OutboxMessage::mark_delivered(conn, id, at, &reply)
+            })
+            .map_err(DbError::from)
         })
         .await;
         result.is_ok()
     }
 
-    /// Retries the deletes that failed.
-    async fn forget_sent(&self) -> Result<(), DbError> {
-        let pending: Vec<i64> = self
-            .sent_not_deleted
+    /// Ends a message that will not be delivered. If the database is away the
+    /// lease runs out and the next attempt decides again.
+    async fn finish(&self, id: i64, status: DeliveryStatus, attempts: i32, reason: &str) {
+        let at = self.clock.now();
+        let reason = reason.to_owned();
+        let result = db::run(&self.pool, move |conn| {
+            db::write_transaction(conn, |conn| {
+                OutboxMessage::finish_undelivered(conn, id, status, at, attempts, &reason)
+            })
+            .map_err(DbError::from)
+        })
+        .await;
+        if let Err(error) = result {
+            log::warn!(
+                "could not record an undelivered email: {}",
+                crate::telemetry::error_chain(&error)
+            );
+        }
+    }
+
+    /// Records the deliveries that could not be recorded when they happened.
+    async fn record_late(&self) -> Result<(), DbError> {
+        let pending: Vec<(i64, (NaiveDateTime, String))> = self
+            .accepted_not_recorded
             .lock()
             .expect("not poisoned")
             .iter()
-            .copied()
+            .map(|(id, accepted)| (*id, accepted.clone()))
             .collect();
-        for id in pending {
+        for (id, (at, reply)) in pending {
             db::run(&self.pool, move |conn| {
-                OutboxMessage::delete(conn, id).map_err(DbError::from)
+                OutboxMessage::mark_delivered(conn, id, at, &reply).map_err(DbError::from)
             })
             .await?;
-            self.sent_not_deleted
+            self.accepted_not_recorded
                 .lock()
                 .expect("not poisoned")
                 .remove(&id);

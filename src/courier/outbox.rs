@@ -88,7 +88,7 @@ impl Outbox {
     pub(super) fn open(&self, message: &OutboxMessage) -> Result<(Email, UserType), OpenError> {
         let plaintext = self.sealer.open(
             &associated(&message.kind, &message.recipient, &message.user_type),
-            &message.payload,
+            message.payload.as_deref().ok_or(OpenError)?,
         )?;
         let sealed: Sealed = serde_json::from_slice(&plaintext).map_err(|_| OpenError)?;
         let to = EmailAddress::parse(&message.recipient).map_err(|_| OpenError)?;

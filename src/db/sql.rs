@@ -12,7 +12,7 @@ use chrono::NaiveDateTime;
 use diesel::backend::Backend;
 use diesel::query_builder::{AstPass, QueryFragment, QueryId};
 use diesel::serialize::ToSql;
-use diesel::sql_types::{Binary, Bool, HasSqlType, Integer, Nullable, Text, Timestamp};
+use diesel::sql_types::{BigInt, Binary, Bool, HasSqlType, Integer, Nullable, Text, Timestamp};
 use diesel::{QueryResult, RunQueryDsl};
 
 use super::DbConnection;
@@ -22,7 +22,9 @@ use crate::per_backend;
 #[derive(Debug, Clone, Copy)]
 pub enum Bind<'a> {
     Text(&'a str),
+    MaybeText(Option<&'a str>),
     Int(i32),
+    Long(i64),
     Bytes(&'a [u8]),
     MaybeBytes(Option<&'a [u8]>),
     Bool(bool),
@@ -54,11 +56,14 @@ where
     DB: Backend
         + HasSqlType<Text>
         + HasSqlType<Integer>
+        + HasSqlType<BigInt>
         + HasSqlType<Binary>
         + HasSqlType<Bool>
         + HasSqlType<Timestamp>,
     str: ToSql<Text, DB>,
     i32: ToSql<Integer, DB>,
+    i64: ToSql<BigInt, DB>,
+    for<'c> Option<&'c str>: ToSql<Nullable<Text>, DB>,
     [u8]: ToSql<Binary, DB>,
     bool: ToSql<Bool, DB>,
     NaiveDateTime: ToSql<Timestamp, DB>,
@@ -71,7 +76,11 @@ where
             if i > 0 {
                 match binds.next().expect("one bind per placeholder") {
                     Bind::Text(value) => out.push_bind_param::<Text, str>(value)?,
+                    Bind::MaybeText(value) => {
+                        out.push_bind_param::<Nullable<Text>, Option<&str>>(value)?
+                    }
                     Bind::Int(value) => out.push_bind_param::<Integer, i32>(value)?,
+                    Bind::Long(value) => out.push_bind_param::<BigInt, i64>(value)?,
                     Bind::Bytes(value) => out.push_bind_param::<Binary, [u8]>(value)?,
                     Bind::MaybeBytes(value) => {
                         out.push_bind_param::<Nullable<Binary>, Option<&[u8]>>(value)?

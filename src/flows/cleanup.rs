@@ -1,6 +1,7 @@
 //! Deleting what has expired: codes past their expiry (`cleanup_expired_signup_otps`
 //! and its `otps` twin), send limits that no longer hold anything back, expired
-//! signup tokens, pending registrations, idempotency keys and import records. Run by
+//! signup tokens, pending registrations, idempotency keys, import records, and
+//! delivery records older than `DELIVERY_RECORD_RETENTION_SECS`. Run by
 //! `signup-otp cleanup` and every `CLEANUP_INTERVAL_SECS` inside `serve`.
 
 use std::time::Duration;
@@ -8,7 +9,8 @@ use std::time::Duration;
 use super::throttle::{DAY, WINDOW};
 use super::{FlowError, Inner, SignupService};
 use crate::db::models::{
-    Otp, PendingRegistration, RedisImport, SendLimit, SignupOtp, SignupToken, VerifyLockout,
+    Otp, OutboxMessage, PendingRegistration, RedisImport, SendLimit, SignupOtp, SignupToken,
+    VerifyLockout,
 };
 use crate::db::{self, DbError};
 use crate::idempotency::persistence::IdempotencyRecord;
@@ -25,6 +27,8 @@ pub struct CleanupReport {
     pub signup_tokens: usize,
     pub pending_registrations: usize,
     pub redis_imports: usize,
+    /// Records of emails finished longer ago than the retention.
+    pub delivery_records: usize,
 }
 
 impl CleanupReport {
@@ -40,6 +44,7 @@ pub(super) async fn cleanup(inner: &Inner) -> Result<CleanupReport, FlowError> {
     // Wrong codes are forgotten a day after the last one, unless a lock still runs.
     let forget_before = now - DAY;
     let cooldown_before = now - inner.policy.resend_cooldown;
+    let records_before = now - inner.policy.delivery_record_retention;
     let report = db::run(&inner.pool, move |conn| {
         db::write_transaction(conn, |conn| {
             Ok::<_, DbError>(CleanupReport {
@@ -56,6 +61,7 @@ pub(super) async fn cleanup(inner: &Inner) -> Result<CleanupReport, FlowError> {
                 signup_tokens: SignupToken::delete_expired(conn, now)?,
                 pending_registrations: PendingRegistration::delete_expired(conn, now)?,
                 redis_imports: RedisImport::delete_expired(conn, now)?,
+                delivery_records: OutboxMessage::delete_finished_before(conn, records_before)?,
             })
         })
     })
@@ -63,7 +69,7 @@ pub(super) async fn cleanup(inner: &Inner) -> Result<CleanupReport, FlowError> {
     if report != CleanupReport::default() {
         let details = format!(
             "signup_otps={} otps={} send_limits={} lockouts={} idempotency_keys={} \
-             signup_tokens={} pending_registrations={} redis_imports={}",
+             signup_tokens={} pending_registrations={} redis_imports={} delivery_records={}",
             report.signup_otps,
             report.otps,
             report.send_limits,
@@ -72,6 +78,7 @@ pub(super) async fn cleanup(inner: &Inner) -> Result<CleanupReport, FlowError> {
             report.signup_tokens,
             report.pending_registrations,
             report.redis_imports,
+            report.delivery_records,
         );
         inner
             .events
@@ -86,6 +93,7 @@ pub(super) async fn cleanup(inner: &Inner) -> Result<CleanupReport, FlowError> {
             ("signup_tokens", report.signup_tokens),
             ("pending_registrations", report.pending_registrations),
             ("redis_imports", report.redis_imports),
+            ("email_outbox", report.delivery_records),
         ] {
             metrics.add(
                 "signup_otp_cleaned_up_total",

@@ -25,4 +25,7 @@ pub struct OtpPolicy {
     /// `registration_id`: then only the client that asked for a code can guess
     /// at it.
     pub require_verification_id: bool,
+    /// How long the record of an email (its outcome, never its code) is kept
+    /// after its last attempt.
+    pub delivery_record_retention: Duration,
 }

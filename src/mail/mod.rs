@@ -104,6 +104,39 @@ pub enum MailError {
     Address(#[from] lettre::address::AddressError),
 }
 
+impl MailError {
+    /// The relay's answer when it refused the message for good (a 5xx), so that
+    /// retrying cannot help: "550 5.1.1 user unknown". Refusals of the service's
+    /// own credentials (530, 534, 535, 538) are not: they are the operator's to
+    /// fix, and retried.
+    pub fn rejection(&self) -> Option<String> {
+        let MailError::Smtp(error) = self else {
+            return None;
+        };
+        if !error.is_permanent() {
+            return None;
+        }
+        let code = error.status()?;
+        let code = code.to_string();
+        if ["530", "534", "535", "538"].contains(&code.as_str()) {
+            return None;
+        }
+        Some(match std::error::Error::source(error) {
+            Some(message) => format!("{code} {message}"),
+            None => code,
+        })
+    }
+}
+
+const PRINTED: &str = "printed to standard output";
+
+/// What the transport answered when it took a message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Accepted {
+    /// The relay's reply ("250 2.0.0 Ok: queued as 4F2A1"), or where the message went.
+    pub reply: String,
+}
+
 /// Delivers [`Email`]s. Cheap to clone: the SMTP transport's connection pool is shared.
 #[derive(Clone)]
 pub struct Mailer {
@@ -141,8 +174,9 @@ impl Mailer {
     }
 
     /// Renders `email` and hands it to the transport; returns once the transport
-    /// has accepted it (for SMTP: the relay answered 250 to the message data).
-    pub async fn send(&self, email: Email) -> Result<(), MailError> {
+    /// has accepted it (for SMTP: the relay answered 250 to the message data),
+    /// with its answer.
+    pub async fn send(&self, email: Email) -> Result<Accepted, MailError> {
         let rendered = templates::render(&email.kind, email.locale);
         if let Backend::Stdout = self.backend {
             // For a developer reading a terminal: the text part, plainly, between
@@ -157,7 +191,9 @@ impl Mailer {
                 rendered.text.trim_end()
             )?;
             out.flush()?;
-            return Ok(());
+            return Ok(Accepted {
+                reply: PRINTED.to_owned(),
+            });
         }
         let message = Message::builder()
             .from(self.from.clone())
@@ -168,16 +204,19 @@ impl Mailer {
                 rendered.text,
                 rendered.html,
             ))?;
-        match &self.backend {
-            Backend::Stdout => {}
+        let reply = match &self.backend {
+            Backend::Stdout => PRINTED.to_owned(),
             Backend::File(transport) => {
-                transport.send(message).await?;
+                let id = transport.send(message).await?;
+                format!("written to {id}.eml")
             }
             Backend::Smtp(transport) => {
-                transport.send(message).await?;
+                let response = transport.send(message).await?;
+                let lines: Vec<&str> = response.message().collect();
+                format!("{} {}", response.code(), lines.join(" "))
             }
-        }
-        Ok(())
+        };
+        Ok(Accepted { reply })
     }
 }
 

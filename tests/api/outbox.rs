@@ -14,13 +14,35 @@ use signup_otp::domain::{EmailAddress, OtpCode, UserType};
 use crate::helpers::{Backend, Mode, SmtpListener, TestApp, TestDb, code_in, eventually, holds};
 use crate::on_both_backends;
 
-fn queued(app: &TestApp) -> Vec<OutboxMessage> {
+/// Every row, pending or finished, oldest first.
+fn rows(app: &TestApp) -> Vec<OutboxMessage> {
     app.with_conn(|conn| {
         schema::email_outbox::table
+            .order(schema::email_outbox::id.asc())
             .select(OutboxMessage::as_select())
             .load(conn)
             .unwrap()
     })
+}
+
+/// The messages still to deliver.
+fn queued(app: &TestApp) -> Vec<OutboxMessage> {
+    let pending = ["queued", "retrying"];
+    rows(app)
+        .into_iter()
+        .filter(|row| pending.contains(&row.status.as_str()))
+        .collect()
+}
+
+/// Waits until the message to `address` is finished; returns its record.
+async fn finished_record(app: &TestApp, address: &str) -> OutboxMessage {
+    let finished = || {
+        rows(app)
+            .into_iter()
+            .rev()
+            .find(|row| row.recipient == address && row.finished_at.is_some())
+    };
+    eventually("the message is finished", || std::future::ready(finished())).await
 }
 
 /// Retries a minute apart (by the service's clock): after a failed attempt,
@@ -116,6 +138,13 @@ on_both_backends! {
         let metrics = app.metrics().await;
         let abandoned = "signup_otp_events_total{event=\"OTP_EMAIL_ABANDONED\",user_type=\"live\",reason=\"expired\",kind=\"signup_code\"} 1";
         assert!(metrics.contains(abandoned), "abandoned, not lost: {metrics}");
+        let record = finished_record(&app, "toolate@example.com").await;
+        assert_eq!(record.status, "abandoned");
+        assert_eq!(
+            record.last_error.as_deref(),
+            Some("the code expired before the email could be delivered")
+        );
+        assert_eq!(record.payload, None);
     }
 
     async fn a_resend_drops_the_unsent_email_of_the_code_it_replaces(backend) {
@@ -130,9 +159,12 @@ on_both_backends! {
         let first = queued(&app)[0].id;
 
         app.send_otp("twice@example.com", "live").await;
-        let rows = queued(&app);
-        assert_eq!(rows.len(), 1);
-        assert_ne!(rows[0].id, first, "the first code's email is gone");
+        let pending = queued(&app);
+        assert_eq!(pending.len(), 1);
+        assert_ne!(pending[0].id, first, "the first code's email is no longer to send");
+        let replaced = rows(&app).into_iter().find(|row| row.id == first).unwrap();
+        assert_eq!(replaced.status, "replaced");
+        assert_eq!(replaced.payload, None, "a record keeps no sealed code");
         wait_for_failed_attempts(&app).await;
         app.smtp.set_mode(Mode::Accept);
         app.advance(Duration::from_secs(61));
@@ -156,13 +188,69 @@ on_both_backends! {
         assert_eq!(rows.len(), 1);
         let row = &rows[0];
         assert_eq!(row.kind, "signup_code");
-        assert!(!row.payload.windows(6).any(|w| w == b"424242"), "payload is sealed");
+        let payload = row.payload.as_deref().expect("a queued message has its payload");
+        assert!(!payload.windows(6).any(|w| w == b"424242"), "payload is sealed");
         let columns = format!("{} {} {} {:?}", row.kind, row.recipient, row.user_type, row.last_error);
         assert!(!columns.contains("424242"));
 
         app.smtp.set_mode(Mode::Accept);
         let message = &app.smtp.wait_for_messages_to("sealed@example.com", 1).await[0];
         assert_eq!(code_in(message, 6).as_deref(), Some("424242"));
+    }
+
+    async fn a_delivered_message_stays_as_a_record_with_the_relays_reply(backend) {
+        let app = TestApp::spawn(backend).await;
+        app.send_and_read_code("recorded@example.com", "live").await;
+
+        let record = finished_record(&app, "recorded@example.com").await;
+        assert_eq!(record.status, "delivered");
+        assert_eq!(record.relay_reply.as_deref(), Some("250 2.0.0 Ok: queued as Q1"));
+        assert_eq!(record.attempts, 1);
+        assert_eq!(record.payload, None, "the sealed code is dropped once delivered");
+        assert_eq!(app.outbox_len(), 0, "nothing is left to deliver");
+    }
+
+    async fn a_relay_that_answers_550_rejects_the_message_at_once_and_for_good(backend) {
+        let app = TestApp::spawn_with(backend, |config| {
+            config.mail.retry_initial = Duration::from_millis(1);
+            config.mail.retry_max = Duration::from_millis(1);
+        })
+        .await;
+        app.smtp.reject_address("nobody@example.com");
+        assert_eq!(app.send_otp("nobody@example.com", "live").await.status, 200);
+
+        let record = finished_record(&app, "nobody@example.com").await;
+        assert_eq!(record.status, "rejected");
+        assert_eq!(
+            record.relay_reply.as_deref(),
+            Some("550 5.1.1 Recipient address rejected: user unknown")
+        );
+        assert_eq!(record.attempts, 1);
+        assert_eq!(record.payload, None);
+
+        // Retries a millisecond apart would have come by now; a later email to
+        // another address goes through the same relay after it.
+        app.send_and_read_code("somebody@example.com", "live").await;
+        app.wait_for_empty_outbox().await;
+        assert_eq!(app.smtp.rcpt_attempts("nobody@example.com"), 1, "never retried");
+        let metrics = app.metrics().await;
+        let rejected = "signup_otp_events_total{event=\"OTP_EMAIL_REJECTED\",user_type=\"live\",kind=\"signup_code\"} 1";
+        assert!(metrics.contains(rejected), "{metrics}");
+    }
+
+    async fn delivery_records_go_with_the_cleanup_after_their_retention(backend) {
+        let app = TestApp::spawn(backend).await;
+        app.send_and_read_code("old@example.com", "live").await;
+        finished_record(&app, "old@example.com").await;
+        app.advance(Duration::from_secs(6 * 86_400));
+        app.send_and_read_code("recent@example.com", "live").await;
+        finished_record(&app, "recent@example.com").await;
+
+        app.advance(Duration::from_secs(86_400 + 1));
+        let report = app.service().cleanup().await.unwrap();
+        assert_eq!(report.delivery_records, 1);
+        let left: Vec<String> = rows(&app).into_iter().map(|row| row.recipient).collect();
+        assert_eq!(left, ["recent@example.com"]);
     }
 
     async fn readiness_reports_the_backlog_and_its_age(backend) {

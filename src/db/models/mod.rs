@@ -13,7 +13,7 @@ mod verify_lockout;
 
 pub use account::{Account, AccountId, AccountRecord, DemoUser, NewAccount, User};
 pub use otp::{NewOtp, Otp};
-pub use outbox::{Backlog, NewOutboxMessage, OutboxMessage};
+pub use outbox::{Backlog, DeliveryRecord, DeliveryStatus, NewOutboxMessage, OutboxMessage};
 pub use pending_registration::PendingRegistration;
 pub use redis_import::RedisImport;
 pub use send_limit::{MAILBOX_WIDE, SendLimit};

@@ -1,6 +1,7 @@
 //! `email_outbox`: emails written in the same transaction as their code and
 //! delivered afterwards by the courier. The payload is sealed; this model only
-//! moves bytes.
+//! moves bytes. A row stays after its last attempt as the message's delivery
+//! record, its payload dropped, until the retention cleanup deletes it.
 
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
@@ -17,12 +18,71 @@ pub struct OutboxMessage {
     pub kind: String,
     pub recipient: String,
     pub user_type: String,
-    pub payload: Vec<u8>,
+    pub payload: Option<Vec<u8>>,
     pub created_at: NaiveDateTime,
     pub expires_at: NaiveDateTime,
     pub next_attempt_at: NaiveDateTime,
     pub attempts: i32,
     pub last_error: Option<String>,
+    pub status: String,
+    pub finished_at: Option<NaiveDateTime>,
+    pub relay_reply: Option<String>,
+}
+
+/// What became of a message (`email_outbox.status`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeliveryStatus {
+    /// Waiting for its first attempt.
+    Queued,
+    /// Attempts failed; tried again at `next_attempt_at`.
+    Retrying,
+    /// The relay accepted it.
+    Delivered,
+    /// Its code expired before it could be delivered, or it could not be opened.
+    Abandoned,
+    /// The relay refused it for good; not retried.
+    Rejected,
+    /// A newer message to the same identity came first; never sent.
+    Replaced,
+}
+
+impl DeliveryStatus {
+    pub const ALL: [DeliveryStatus; 6] = [
+        DeliveryStatus::Queued,
+        DeliveryStatus::Retrying,
+        DeliveryStatus::Delivered,
+        DeliveryStatus::Abandoned,
+        DeliveryStatus::Rejected,
+        DeliveryStatus::Replaced,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DeliveryStatus::Queued => "queued",
+            DeliveryStatus::Retrying => "retrying",
+            DeliveryStatus::Delivered => "delivered",
+            DeliveryStatus::Abandoned => "abandoned",
+            DeliveryStatus::Rejected => "rejected",
+            DeliveryStatus::Replaced => "replaced",
+        }
+    }
+
+    pub fn parse(raw: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|status| status.as_str() == raw)
+    }
+
+    /// Whether the courier still has the message to deliver.
+    pub fn is_pending(self) -> bool {
+        matches!(self, DeliveryStatus::Queued | DeliveryStatus::Retrying)
+    }
+}
+
+/// The rows still to deliver, written as the partial indexes' predicate so that
+/// PostgreSQL uses them.
+const PENDING: &str = "status IN ('queued', 'retrying')";
+
+fn pending() -> diesel::expression::SqlLiteral<diesel::sql_types::Bool> {
+    diesel::dsl::sql(PENDING)
 }
 
 #[derive(Insertable)]
@@ -39,12 +99,17 @@ pub struct NewOutboxMessage<'a> {
 
 impl NewOutboxMessage<'_> {
     /// Queues the message, replacing any not yet sent to the same identity: a new
-    /// code makes the old code's email pointless.
+    /// code makes the old code's email pointless. The replaced ones stay as
+    /// records (`replaced`), their payload dropped.
     pub fn replace_pending(&self, conn: &mut DbConnection) -> QueryResult<()> {
-        diesel::delete(
-            email_outbox::table
-                .filter(email_outbox::recipient.eq(self.recipient))
-                .filter(email_outbox::user_type.eq(self.user_type)),
+        Statement::new(
+            "UPDATE email_outbox SET status = 'replaced', payload = NULL, finished_at = ? \
+             WHERE recipient = ? AND user_type = ? AND status IN ('queued', 'retrying')",
+            vec![
+                Bind::Time(self.created_at),
+                Bind::Text(self.recipient),
+                Bind::Text(self.user_type),
+            ],
         )
         .execute(conn)?;
         Statement::new(
@@ -87,6 +152,7 @@ impl OutboxMessage {
         match conn {
             DbConnection::Pg(pg) => pg.transaction(|pg| {
                 let ids: Vec<i64> = email_outbox
+                    .filter(pending())
                     .filter(next_attempt_at.le(now))
                     .order(next_attempt_at.asc())
                     .limit(limit)
@@ -101,6 +167,7 @@ impl OutboxMessage {
             }),
             DbConnection::Sqlite(_) => write_transaction(conn, |conn| {
                 let ids: Vec<i64> = email_outbox
+                    .filter(pending())
                     .filter(next_attempt_at.le(now))
                     .order(next_attempt_at.asc())
                     .limit(limit)
@@ -117,12 +184,61 @@ impl OutboxMessage {
         }
     }
 
-    /// Removes a message that was sent or abandoned.
-    pub fn delete(conn: &mut DbConnection, message_id: i64) -> QueryResult<usize> {
-        diesel::delete(email_outbox::table.find(message_id)).execute(conn)
+    /// Records that the relay accepted the message at `at` with `reply`
+    /// (whatever became of it meanwhile: it was delivered).
+    pub fn mark_delivered(
+        conn: &mut DbConnection,
+        message_id: i64,
+        at: NaiveDateTime,
+        reply: &str,
+    ) -> QueryResult<usize> {
+        let reply = clip(reply);
+        Statement::new(
+            "UPDATE email_outbox SET status = 'delivered', payload = NULL, finished_at = ?, \
+             relay_reply = ?, attempts = attempts + 1 WHERE id = ?",
+            vec![Bind::Time(at), Bind::Text(&reply), Bind::Long(message_id)],
+        )
+        .execute(conn)
     }
 
-    /// Records a failed attempt and when to try again.
+    /// Ends a message that will not be delivered: `abandoned` (with why) or
+    /// `rejected` (with the relay's answer). A message already finished otherwise
+    /// (replaced meanwhile) keeps its status.
+    pub fn finish_undelivered(
+        conn: &mut DbConnection,
+        message_id: i64,
+        status: DeliveryStatus,
+        at: NaiveDateTime,
+        attempts: i32,
+        reason: &str,
+    ) -> QueryResult<usize> {
+        debug_assert!(matches!(
+            status,
+            DeliveryStatus::Abandoned | DeliveryStatus::Rejected
+        ));
+        let reason = clip(reason);
+        let (error, reply) = match status {
+            DeliveryStatus::Rejected => (None, Some(reason.as_str())),
+            _ => (Some(reason.as_str()), None),
+        };
+        Statement::new(
+            "UPDATE email_outbox SET status = ?, payload = NULL, finished_at = ?, attempts = ?, \
+             last_error = COALESCE(?, last_error), relay_reply = ? \
+             WHERE id = ? AND status IN ('queued', 'retrying')",
+            vec![
+                Bind::Text(status.as_str()),
+                Bind::Time(at),
+                Bind::Int(attempts),
+                Bind::MaybeText(error),
+                Bind::MaybeText(reply),
+                Bind::Long(message_id),
+            ],
+        )
+        .execute(conn)
+    }
+
+    /// Records a failed attempt and when to try again, unless the message was
+    /// replaced meanwhile.
     pub fn reschedule(
         conn: &mut DbConnection,
         message_id: i64,
@@ -130,25 +246,58 @@ impl OutboxMessage {
         next_attempt_at: NaiveDateTime,
         error: &str,
     ) -> QueryResult<usize> {
-        let error: String = error.chars().take(500).collect();
-        diesel::update(email_outbox::table.find(message_id))
-            .set((
-                email_outbox::attempts.eq(attempts),
-                email_outbox::next_attempt_at.eq(next_attempt_at),
-                email_outbox::last_error.eq(error),
-            ))
-            .execute(conn)
+        let error = clip(error);
+        Statement::new(
+            "UPDATE email_outbox SET status = 'retrying', attempts = ?, next_attempt_at = ?, \
+             last_error = ? WHERE id = ? AND status IN ('queued', 'retrying')",
+            vec![
+                Bind::Int(attempts),
+                Bind::Time(next_attempt_at),
+                Bind::Text(&error),
+                Bind::Long(message_id),
+            ],
+        )
+        .execute(conn)
+    }
+
+    /// Deletes the records of messages finished before `before`; returns how many.
+    pub fn delete_finished_before(
+        conn: &mut DbConnection,
+        before: NaiveDateTime,
+    ) -> QueryResult<usize> {
+        diesel::delete(
+            email_outbox::table
+                .filter(email_outbox::finished_at.is_not_null())
+                .filter(email_outbox::finished_at.lt(before)),
+        )
+        .execute(conn)
+    }
+
+    /// Every message to one identity still on record, newest first.
+    pub fn for_identity(
+        conn: &mut DbConnection,
+        recipient: &str,
+        user_type: &str,
+    ) -> QueryResult<Vec<DeliveryRecord>> {
+        email_outbox::table
+            .filter(email_outbox::recipient.eq(recipient))
+            .filter(email_outbox::user_type.eq(user_type))
+            .order((email_outbox::created_at.desc(), email_outbox::id.desc()))
+            .select(DeliveryRecord::as_select())
+            .load(conn)
     }
 
     /// When the next message falls due, if any is waiting.
     pub fn next_due(conn: &mut DbConnection) -> QueryResult<Option<NaiveDateTime>> {
         email_outbox::table
+            .filter(pending())
             .select(diesel::dsl::min(email_outbox::next_attempt_at))
             .first(conn)
     }
 
     pub fn backlog(conn: &mut DbConnection) -> QueryResult<Backlog> {
         let (messages, oldest_created_at) = email_outbox::table
+            .filter(pending())
             .select((
                 diesel::dsl::count_star(),
                 diesel::dsl::min(email_outbox::created_at),
@@ -159,4 +308,25 @@ impl OutboxMessage {
             oldest_created_at,
         })
     }
+}
+
+/// A message as support sees it: everything but the sealed payload.
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = email_outbox, check_for_backend(diesel::pg::Pg, diesel::sqlite::Sqlite))]
+pub struct DeliveryRecord {
+    pub id: i64,
+    pub kind: String,
+    pub created_at: NaiveDateTime,
+    pub expires_at: NaiveDateTime,
+    pub next_attempt_at: NaiveDateTime,
+    pub attempts: i32,
+    pub last_error: Option<String>,
+    pub status: String,
+    pub finished_at: Option<NaiveDateTime>,
+    pub relay_reply: Option<String>,
+}
+
+/// What fits a 500-character column.
+fn clip(text: &str) -> String {
+    text.chars().take(500).collect()
 }

@@ -228,11 +228,14 @@ impl TestApp {
             .expect("the server stops cleanly");
     }
 
-    /// Messages waiting in the outbox.
+    /// Messages still to deliver (queued or retrying; not the records of
+    /// finished ones).
     pub fn outbox_len(&self) -> i64 {
         use diesel::prelude::*;
+        use signup_otp::db::schema::email_outbox;
         self.with_conn(|conn| {
-            signup_otp::db::schema::email_outbox::table
+            email_outbox::table
+                .filter(email_outbox::status.eq_any(["queued", "retrying"]))
                 .count()
                 .get_result(conn)
                 .unwrap()

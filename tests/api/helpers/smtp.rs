@@ -128,6 +128,10 @@ struct State {
     arrived: Notify,
     refusing: AtomicBool,
     dropping: AtomicBool,
+    /// Addresses answered "550 user unknown" at RCPT TO.
+    unknown: std::sync::Mutex<Vec<String>>,
+    /// Every RCPT TO, by address, whatever the answer.
+    rcpt_attempts: std::sync::Mutex<Vec<String>>,
 }
 
 #[derive(Clone)]
@@ -165,6 +169,17 @@ impl SmtpListener {
         self.state
             .dropping
             .store(mode == Mode::Drop, Ordering::SeqCst);
+    }
+
+    /// From now on, RCPT TO `address` is answered "550 5.1.1 ... user unknown".
+    pub fn reject_address(&self, address: &str) {
+        self.state.unknown.lock().unwrap().push(address.to_owned());
+    }
+
+    /// How many times a sender has named `address` in RCPT TO.
+    pub fn rcpt_attempts(&self, address: &str) -> usize {
+        let attempts = self.state.rcpt_attempts.lock().unwrap();
+        attempts.iter().filter(|a| *a == address).count()
     }
 
     pub fn all_messages(&self) -> Vec<Received> {
@@ -225,8 +240,6 @@ async fn serve(stream: TcpStream, state: Arc<State>) {
             } else {
                 b"250 2.1.0 OK\r\n"
             }
-        } else if command.starts_with("RCPT TO") && state.refusing.load(Ordering::SeqCst) {
-            b"451 4.3.0 Try again later\r\n"
         } else if command.starts_with("RCPT TO") {
             let raw = line.trim_end();
             let address = raw
@@ -236,9 +249,17 @@ async fn serve(stream: TcpStream, state: Arc<State>) {
                         .find('>')
                         .map(|end| &raw[start + 1..start + 1 + end])
                 })
-                .unwrap_or_default();
-            recipients.push(address.to_owned());
-            b"250 2.1.5 OK\r\n"
+                .unwrap_or_default()
+                .to_owned();
+            state.rcpt_attempts.lock().unwrap().push(address.clone());
+            if state.refusing.load(Ordering::SeqCst) {
+                b"451 4.3.0 Try again later\r\n"
+            } else if state.unknown.lock().unwrap().contains(&address) {
+                b"550 5.1.1 Recipient address rejected: user unknown\r\n"
+            } else {
+                recipients.push(address);
+                b"250 2.1.5 OK\r\n"
+            }
         } else if command == "DATA" {
             if write
                 .write_all(b"354 End data with <CR><LF>.<CR><LF>\r\n")
@@ -259,12 +280,20 @@ async fn serve(stream: TcpStream, state: Arc<State>) {
                 }
                 data.push_str(line.strip_prefix('.').unwrap_or(&line));
             }
-            state.messages.lock().unwrap().push(Received {
-                recipients: std::mem::take(&mut recipients),
-                data,
-            });
+            let queue_id = {
+                let mut messages = state.messages.lock().unwrap();
+                messages.push(Received {
+                    recipients: std::mem::take(&mut recipients),
+                    data,
+                });
+                messages.len()
+            };
             state.arrived.notify_waiters();
-            b"250 2.0.0 Queued\r\n"
+            let reply = format!("250 2.0.0 Ok: queued as Q{queue_id}\r\n");
+            if write.write_all(reply.as_bytes()).await.is_err() {
+                return;
+            }
+            continue;
         } else if command == "QUIT" {
             let _ = write.write_all(b"221 2.0.0 Bye\r\n").await;
             return;

@@ -1,0 +1,10 @@
+DELETE FROM email_outbox WHERE status NOT IN ('queued', 'retrying');
+DROP INDEX ix_email_outbox_finished_at;
+DROP INDEX ix_email_outbox_due;
+CREATE INDEX ix_email_outbox_next_attempt_at ON email_outbox (next_attempt_at);
+ALTER TABLE email_outbox DROP CONSTRAINT email_outbox_finished_keeps_no_payload_check;
+ALTER TABLE email_outbox DROP CONSTRAINT email_outbox_status_check;
+ALTER TABLE email_outbox DROP COLUMN relay_reply;
+ALTER TABLE email_outbox DROP COLUMN finished_at;
+ALTER TABLE email_outbox DROP COLUMN status;
+ALTER TABLE email_outbox ALTER COLUMN payload SET NOT NULL;
