@@ -1,5 +1,6 @@
 //! The one-shot commands: `migrate [--revert]`, `cleanup`, `openapi`,
-//! `healthcheck` and `import-redis`. (`serve` is [`crate::startup`].)
+//! `healthcheck`, `import-redis`, and support's `inspect`, `unlock` and
+//! `expire`. (`serve` is [`crate::startup`].)
 
 use std::error::Error;
 use std::sync::Arc;
@@ -8,8 +9,9 @@ use crate::clock::SystemClock;
 use crate::config::Config;
 use crate::courier::Outbox;
 use crate::db;
+use crate::domain::{EmailAddress, UserType};
 use crate::events::Events;
-use crate::flows::{PasswordHashers, SignupService};
+use crate::flows::{Operator, PasswordHashers, SignupService};
 use crate::metrics::Metrics;
 
 type CliResult = Result<(), Box<dyn Error + Send + Sync>>;
@@ -123,20 +125,79 @@ pub fn openapi() -> CliResult {
     Ok(())
 }
 
+/// The flows on one connection, for a command that runs once.
+fn one_shot_service(config: &Config) -> SignupService {
+    let pool = db::build_pool(&config.database, 1, config.db_pool_timeout);
+    let keyring = config.keyring();
+    SignupService::new(
+        pool,
+        Outbox::new(&keyring),
+        Arc::new(SystemClock),
+        config.otp,
+        &keyring,
+        Events::new(Metrics::new()),
+        PasswordHashers::start(1, 1),
+    )
+}
+
+/// What support asks of one identity.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SupportAction {
+    /// Print everything on record, with a diagnosis.
+    Inspect { json: bool },
+    /// Clear the lockouts.
+    Unlock,
+    /// Expire the live code and abandon its unsent email.
+    Expire,
+}
+
+/// Runs a support action on `email` for each of `user_types`, reading the
+/// database directly, and prints the outcome.
+pub fn support(
+    config: Config,
+    action: SupportAction,
+    email: &str,
+    user_types: &[UserType],
+) -> CliResult {
+    let email = EmailAddress::parse(email).map_err(|error| format!("{email:?}: {error}"))?;
+    let user_types = user_types.to_vec();
+    actix_web::rt::System::new().block_on(async move {
+        let service = one_shot_service(&config);
+        for (i, user_type) in user_types.into_iter().enumerate() {
+            let operator = Operator::Cli;
+            match action {
+                SupportAction::Inspect { json: true } => {
+                    let report = service.inspect(email.clone(), user_type, operator).await?;
+                    println!("{}", serde_json::to_string(&report)?);
+                }
+                SupportAction::Inspect { json: false } => {
+                    let report = service.inspect(email.clone(), user_type, operator).await?;
+                    if i > 0 {
+                        println!();
+                    }
+                    print!("{report}");
+                }
+                SupportAction::Unlock => {
+                    let done = service.unlock(email.clone(), user_type, operator).await?;
+                    println!("{user_type}: cleared {} lockout record(s)", done.changed);
+                }
+                SupportAction::Expire => {
+                    let done = service.expire(email.clone(), user_type, operator).await?;
+                    println!(
+                        "{user_type}: expired {} code(s), abandoned {} unsent email(s)",
+                        done.changed, done.emails_abandoned
+                    );
+                }
+            }
+        }
+        Ok(())
+    })
+}
+
 /// Deletes expired codes once and prints how many.
 pub fn cleanup(config: Config) -> CliResult {
     actix_web::rt::System::new().block_on(async move {
-        let pool = db::build_pool(&config.database, 1, config.db_pool_timeout);
-        let keyring = config.keyring();
-        let service = SignupService::new(
-            pool,
-            Outbox::new(&keyring),
-            Arc::new(SystemClock),
-            config.otp,
-            &keyring,
-            Events::new(Metrics::new()),
-            PasswordHashers::start(1, 1),
-        );
+        let service = one_shot_service(&config);
         let report = service.cleanup().await?;
         println!(
             "deleted {} expired codes ({} signup, {} activation) and {} stale send limits",
@@ -151,6 +212,12 @@ pub fn cleanup(config: Config) -> CliResult {
         }
         if report.lockouts > 0 {
             println!("and {} expired verification lockouts", report.lockouts);
+        }
+        if report.delivery_records > 0 {
+            println!(
+                "and {} delivery records past their retention",
+                report.delivery_records
+            );
         }
         Ok(())
     })

@@ -16,6 +16,7 @@ use clap::{ArgAction, Args, CommandFactory, FromArgMatches, Parser, ValueEnum};
 use crate::db::DatabaseUrl;
 use crate::domain::{DEFAULT_IPV6_PREFIX, Locale};
 use crate::flows::OtpPolicy;
+use crate::http::AdminToken;
 use crate::http::rate_limit::RateLimits;
 use crate::keys::{Keyring, MIN_SECRET_BYTES, OtpSecret};
 use crate::mail::{MailConfig, MailTransport, Sender};
@@ -224,6 +225,11 @@ pub struct Settings {
           value_parser = seconds)]
     pub delivery_record_retention_secs: Duration,
 
+    /// The bearer token of the admin API (on METRICS_ADDR): 32+ random bytes as base64 or
+    /// hex. Unset, the admin API is off. Only as the variable.
+    #[arg(long, env = "ADMIN_TOKEN", value_parser = admin_token, hide_env_values = true)]
+    pub admin_token: Option<AdminToken>,
+
     /// Seconds a stopping service waits for requests and deliveries in flight.
     #[arg(long, env = "SHUTDOWN_GRACE_SECS", default_value = "30", value_parser = seconds)]
     pub shutdown_grace_secs: Duration,
@@ -278,6 +284,8 @@ pub struct Config {
     pub rate_limits: RateLimits,
     /// Browser origins allowed to call the API (CORS); empty sends no CORS headers.
     pub cors_allowed_origins: Vec<String>,
+    /// The admin API's bearer token; without one the admin API is off.
+    pub admin_token: Option<AdminToken>,
     /// How long a stored response answers repeats of its `Idempotency-Key`.
     pub idempotency_ttl: Duration,
     /// The email language when the request names none the service ships.
@@ -494,6 +502,7 @@ impl Settings {
                 register_per_hour: self.register_per_ip_per_hour,
             },
             cors_allowed_origins: self.cors_allowed_origins,
+            admin_token: self.admin_token,
             idempotency_ttl: self.idempotency_ttl_secs,
             default_locale: self.default_locale,
             try_page,
@@ -555,7 +564,7 @@ pub fn refuse_secret_flags(matches: &clap::ArgMatches) -> Result<(), ConfigError
             continue;
         }
         let secret = match id {
-            "otp_secret" | "otp_secret_previous" => true,
+            "otp_secret" | "otp_secret_previous" | "admin_token" => true,
             "database_url" | "smtp_url" => matches
                 .get_raw(id)
                 .into_iter()
@@ -632,6 +641,12 @@ fn whole_seconds(raw: &str, low: u64) -> Result<Duration, String> {
 fn strong_secret(raw: &str) -> Result<OtpSecret, String> {
     check_secret(raw)?;
     Ok(OtpSecret::new(raw.as_bytes()))
+}
+
+/// `ADMIN_TOKEN`: as hard to guess as a generated key ([`check_secret`]).
+fn admin_token(raw: &str) -> Result<AdminToken, String> {
+    check_secret(raw)?;
+    Ok(AdminToken::new(raw))
 }
 
 /// `OTP_SECRET_PREVIOUS`: taken as it is, so that a weak key can be rotated out.

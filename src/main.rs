@@ -3,7 +3,9 @@
 use std::process::ExitCode;
 
 use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
+use signup_otp::cli::SupportAction;
 use signup_otp::config::{self, Config, ConfigError, Settings};
+use signup_otp::domain::UserType;
 use signup_otp::startup::Application;
 use signup_otp::telemetry::error_chain;
 use signup_otp::{cli, telemetry};
@@ -52,6 +54,36 @@ enum Command {
         #[command(flatten)]
         settings: Box<Settings>,
     },
+    /// Everything on record about one address: account, live code, lockouts,
+    /// send limits, emails and their delivery, and a one-line diagnosis. Never a
+    /// code, a hash, a token or a password.
+    Inspect {
+        email: String,
+        /// live or demo (default: both).
+        #[arg(long, value_enum)]
+        user_type: Option<UserTypeArg>,
+        /// One JSON object per identity, as the admin API answers.
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        settings: Box<Settings>,
+    },
+    /// Clear the wrong-code lockouts of an address (every client network's).
+    Unlock {
+        email: String,
+        #[arg(long, value_enum)]
+        user_type: UserTypeArg,
+        #[command(flatten)]
+        settings: Box<Settings>,
+    },
+    /// Expire an address's live code and abandon its unsent email.
+    Expire {
+        email: String,
+        #[arg(long, value_enum)]
+        user_type: UserTypeArg,
+        #[command(flatten)]
+        settings: Box<Settings>,
+    },
     /// Exit 0 if the service on BIND_ADDR answers /health/ready (it runs and
     /// reaches its database), 1 otherwise: the container health check, where no
     /// curl is at hand.
@@ -59,6 +91,21 @@ enum Command {
         #[command(flatten)]
         settings: Box<Settings>,
     },
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+enum UserTypeArg {
+    Live,
+    Demo,
+}
+
+impl From<UserTypeArg> for UserType {
+    fn from(arg: UserTypeArg) -> Self {
+        match arg {
+            UserTypeArg::Live => UserType::Live,
+            UserTypeArg::Demo => UserType::Demo,
+        }
+    }
 }
 
 fn main() -> ExitCode {
@@ -90,6 +137,42 @@ fn main() -> ExitCode {
             Box::new(move |config| cli::migrate(&config, revert)),
         ),
         Command::Cleanup { settings } => (settings, Box::new(cli::cleanup)),
+        Command::Inspect {
+            email,
+            user_type,
+            json,
+            settings,
+        } => {
+            let user_types = match user_type {
+                Some(one) => vec![one.into()],
+                None => vec![UserType::Live, UserType::Demo],
+            };
+            let action = SupportAction::Inspect { json };
+            (
+                settings,
+                Box::new(move |config| cli::support(config, action, &email, &user_types)),
+            )
+        }
+        Command::Unlock {
+            email,
+            user_type,
+            settings,
+        } => (
+            settings,
+            Box::new(move |config| {
+                cli::support(config, SupportAction::Unlock, &email, &[user_type.into()])
+            }),
+        ),
+        Command::Expire {
+            email,
+            user_type,
+            settings,
+        } => (
+            settings,
+            Box::new(move |config| {
+                cli::support(config, SupportAction::Expire, &email, &[user_type.into()])
+            }),
+        ),
         Command::Healthcheck { settings } => {
             (settings, Box::new(|config| cli::healthcheck(&config)))
         }

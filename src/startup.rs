@@ -15,6 +15,7 @@ use crate::courier::{Courier, Outbox, RetryPolicy};
 use crate::db::{self, DbError, DbPool, MigrationError};
 use crate::events::Events;
 use crate::flows::{self, PasswordHashers, SignupService};
+use crate::http::AdminAuth;
 use crate::http::client::{ClientIp, Connections};
 use crate::http::rate_limit::IpLimits;
 use crate::http::{BodyTimeout, DefaultLocale, EdgeConfig, cors, middleware};
@@ -149,6 +150,10 @@ impl Application {
         let default_locale = web::Data::new(DefaultLocale(config.default_locale));
         let cors_origins = config.cors_allowed_origins.clone();
         let operations_data = (data.clone(), metrics.clone());
+        let admin = config
+            .admin_token
+            .as_ref()
+            .map(|token| web::Data::new(AdminAuth::new(token)));
         let server = HttpServer::new(move || {
             let edge = edge.clone();
             App::new()
@@ -203,10 +208,14 @@ impl Application {
         .run();
 
         let operations = HttpServer::new(move || {
-            App::new()
+            let app = App::new()
                 .app_data(operations_data.0.clone())
-                .app_data(operations_data.1.clone())
-                .configure(crate::http::configure_operations)
+                .app_data(operations_data.1.clone());
+            let app = match &admin {
+                Some(admin) => app.app_data(admin.clone()),
+                None => app,
+            };
+            app.configure(|cfg| crate::http::configure_operations(cfg, admin.is_some()))
         })
         .workers(1)
         .shutdown_timeout(config.shutdown_grace.as_secs())

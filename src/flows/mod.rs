@@ -17,6 +17,7 @@ mod issue;
 mod password;
 mod policy;
 mod register;
+mod support;
 pub mod throttle;
 mod token;
 mod verify;
@@ -30,6 +31,10 @@ pub use issue::SendReceipt;
 pub use password::{HashError, PasswordHashers};
 pub use policy::OtpPolicy;
 pub use register::{Registered, Registration};
+pub use support::{
+    AccountState, ActionReport, CodeState, Delivery, IdentityReport, LockoutState, Operator,
+    RequesterSends, SendLimits,
+};
 pub use throttle::ThrottleReason;
 pub use token::{Opaque, TokenError};
 pub use verify::{Carried, RejectReason, Verified, VerifiedFlow, VerifiedOutcome};
@@ -206,6 +211,36 @@ impl SignupService {
     /// Deletes expired codes and send limits that no longer hold anything back.
     pub async fn cleanup(&self) -> Result<CleanupReport, FlowError> {
         cleanup::cleanup(&self.inner).await
+    }
+
+    /// Everything on record about one identity, with a diagnosis (support's view).
+    pub async fn inspect(
+        &self,
+        email: EmailAddress,
+        user_type: UserType,
+        operator: Operator,
+    ) -> Result<IdentityReport, FlowError> {
+        support::inspect(&self.inner, email, user_type, operator).await
+    }
+
+    /// Clears every lockout on the identity.
+    pub async fn unlock(
+        &self,
+        email: EmailAddress,
+        user_type: UserType,
+        operator: Operator,
+    ) -> Result<ActionReport, FlowError> {
+        support::unlock(&self.inner, email, user_type, operator).await
+    }
+
+    /// Expires the identity's live code and abandons its unsent email.
+    pub async fn expire(
+        &self,
+        email: EmailAddress,
+        user_type: UserType,
+        operator: Operator,
+    ) -> Result<ActionReport, FlowError> {
+        support::expire(&self.inner, email, user_type, operator).await
     }
 
     /// Whether the database answers, and what waits in the outbox.

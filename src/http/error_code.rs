@@ -46,6 +46,7 @@ error_codes! {
     InvalidSignupToken = ("invalid_signup_token", BAD_REQUEST, "The signup token is unknown, expired or used: verify the email again."),
     InvalidIdempotencyKey = ("invalid_idempotency_key", BAD_REQUEST, "The `Idempotency-Key` header is not 1 to 255 printable ASCII characters, or came more than once."),
     CorsRequestNotAllowed = ("cors_request_not_allowed", BAD_REQUEST, "A CORS preflight asked for a method or header the API does not take."),
+    Unauthorized = ("unauthorized", UNAUTHORIZED, "The admin API needs `Authorization: Bearer` with the `ADMIN_TOKEN`."),
     CorsOriginNotAllowed = ("cors_origin_not_allowed", FORBIDDEN, "This browser origin may not call the API (`CORS_ALLOWED_ORIGINS`)."),
     NotFound = ("not_found", NOT_FOUND, "No such endpoint."),
     MethodNotAllowed = ("method_not_allowed", METHOD_NOT_ALLOWED, "The endpoint takes another method (see `Allow`)."),

@@ -11,6 +11,7 @@ pub mod middleware;
 pub mod openapi;
 pub mod rate_limit;
 mod routes;
+pub use routes::admin::{AdminAuth, AdminToken};
 
 use actix_web::http::Method;
 use actix_web::web;
@@ -112,9 +113,12 @@ pub fn configure(cfg: &mut web::ServiceConfig, edge: &EdgeConfig) {
     .default_service(web::to(routes::not_found));
 }
 
-/// The operations listener (`METRICS_ADDR`): `/metrics`, and nothing of it on
-/// the public port.
-pub fn configure_operations(cfg: &mut web::ServiceConfig) {
+/// The operations listener (`METRICS_ADDR`): `/metrics`, and with an
+/// `ADMIN_TOKEN` the admin API; nothing of either on the public port.
+pub fn configure_operations(cfg: &mut web::ServiceConfig, admin: bool) {
+    if admin {
+        routes::admin::configure(cfg);
+    }
     cfg.service(
         web::resource("/metrics")
             .route(web::get().to(routes::metrics::metrics))

@@ -70,6 +70,9 @@ async fn every_error_body_reads_as_reviewed() {
     let app = TestApp::spawn_with(Backend::Sqlite, |config| {
         config.otp.max_attempts = 2;
         config.cors_allowed_origins = vec!["https://app.example.com".to_owned()];
+        config.admin_token = Some(signup_otp::http::AdminToken::new(
+            "3q2+7wAAAAC6Kq0pV9Qz1mX4bN8cR5tY0uI2oP7aS6dF=",
+        ));
     })
     .await;
     let ada = json!({"email": "ada@example.com", "user_type": "live"});
@@ -280,6 +283,12 @@ async fn every_error_body_reads_as_reviewed() {
     seen.add(
         "a second send from one address within the minute",
         limited.send_otp("b@example.com", "live").await,
+    );
+
+    seen.add(
+        "an admin call without the admin token (operations listener)",
+        app.admin("GET", "/admin/v1/identities/live/ada@example.com", None)
+            .await,
     );
 
     insta::assert_snapshot!(seen.render());

@@ -29,5 +29,6 @@ mod rotation;
 mod send_otp;
 mod signup;
 mod storage;
+mod support;
 mod try_page;
 mod two_instances;

@@ -48,6 +48,38 @@ pub struct Account {
 }
 
 impl Account {
+    /// The account with when it was created (support's view).
+    pub fn find_with_created_at(
+        conn: &mut DbConnection,
+        user_type: UserType,
+        email: &EmailAddress,
+    ) -> QueryResult<Option<(Account, NaiveDateTime)>> {
+        Ok(match user_type {
+            UserType::Live => users::table
+                .filter(users::email.eq(email.as_str()))
+                .select((users::id, users::is_active, users::created_at))
+                .first::<(i32, bool, NaiveDateTime)>(conn)
+                .optional()?
+                .map(|(id, is_active, created_at)| {
+                    let id = AccountId::Live(id);
+                    (Account { id, is_active }, created_at)
+                }),
+            UserType::Demo => demo_users::table
+                .filter(demo_users::email.eq(email.as_str()))
+                .select((
+                    demo_users::id,
+                    demo_users::is_active,
+                    demo_users::created_at,
+                ))
+                .first::<(i32, bool, NaiveDateTime)>(conn)
+                .optional()?
+                .map(|(id, is_active, created_at)| {
+                    let id = AccountId::Demo(id);
+                    (Account { id, is_active }, created_at)
+                }),
+        })
+    }
+
     /// The account of `user_type` registered under `email`, if any.
     pub fn find(
         conn: &mut DbConnection,

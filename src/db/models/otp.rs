@@ -102,6 +102,28 @@ impl<'a> NewOtp<'a> {
 }
 
 impl Otp {
+    /// An operator's expire: the account's code, if still live, expires now.
+    pub fn expire_for(
+        conn: &mut DbConnection,
+        account: AccountId,
+        now: NaiveDateTime,
+    ) -> QueryResult<usize> {
+        let live = otps::expires_at.gt(now);
+        let changed = match account {
+            AccountId::Live(id) => {
+                diesel::update(otps::table.filter(otps::user_id.eq(id)).filter(live))
+                    .set(otps::expires_at.eq(now))
+                    .execute(conn)?
+            }
+            AccountId::Demo(id) => {
+                diesel::update(otps::table.filter(otps::demo_user_id.eq(id)).filter(live))
+                    .set(otps::expires_at.eq(now))
+                    .execute(conn)?
+            }
+        };
+        Ok(changed)
+    }
+
     /// The account of `user_type` registered under `email`, with its code if it
     /// has one: one query, whatever the case, so that verifying against an
     /// address with or without an account costs the same.

@@ -260,6 +260,29 @@ impl OutboxMessage {
         .execute(conn)
     }
 
+    /// An operator's expire: the identity's messages still to send are
+    /// abandoned (their code no longer works).
+    pub fn abandon_pending_for(
+        conn: &mut DbConnection,
+        recipient: &str,
+        user_type: &str,
+        at: NaiveDateTime,
+        reason: &str,
+    ) -> QueryResult<usize> {
+        Statement::new(
+            "UPDATE email_outbox SET status = 'abandoned', payload = NULL, finished_at = ?, \
+             last_error = ? WHERE recipient = ? AND user_type = ? \
+             AND status IN ('queued', 'retrying')",
+            vec![
+                Bind::Time(at),
+                Bind::Text(reason),
+                Bind::Text(recipient),
+                Bind::Text(user_type),
+            ],
+        )
+        .execute(conn)
+    }
+
     /// Deletes the records of messages finished before `before`; returns how many.
     pub fn delete_finished_before(
         conn: &mut DbConnection,

@@ -28,6 +28,20 @@ pub struct SendLimit {
 }
 
 impl SendLimit {
+    /// Every record of one mailbox: its own ([`MAILBOX_WIDE`]) and each requester's.
+    pub fn for_identity(
+        conn: &mut DbConnection,
+        mailbox: &str,
+        user_type: UserType,
+    ) -> QueryResult<Vec<SendLimit>> {
+        otp_send_limits::table
+            .filter(otp_send_limits::email.eq(mailbox))
+            .filter(otp_send_limits::user_type.eq(user_type.as_str()))
+            .order(otp_send_limits::last_sent_at.desc())
+            .select(SendLimit::as_select())
+            .load(conn)
+    }
+
     /// The record of `mailbox` for `requester` ([`MAILBOX_WIDE`] for the mailbox's own).
     pub fn find(
         conn: &mut DbConnection,

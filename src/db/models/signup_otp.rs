@@ -192,6 +192,24 @@ impl NewSignupOtp<'_> {
 }
 
 impl SignupOtp {
+    /// An operator's expire: the address's code, if still live, expires now.
+    pub fn expire(
+        conn: &mut DbConnection,
+        email: &EmailAddress,
+        user_type: UserType,
+        now: NaiveDateTime,
+    ) -> QueryResult<usize> {
+        diesel::update(
+            signup_otps::table
+                .filter(signup_otps::email.eq(email.as_str()))
+                .filter(signup_otps::user_type.eq(user_type.as_str()))
+                .filter(signup_otps::is_verified.eq(false))
+                .filter(signup_otps::expires_at.gt(now)),
+        )
+        .set(signup_otps::expires_at.eq(now))
+        .execute(conn)
+    }
+
     /// The address's code, whatever its state.
     pub fn find(
         conn: &mut DbConnection,

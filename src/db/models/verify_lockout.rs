@@ -35,6 +35,34 @@ pub struct NewLock {
 }
 
 impl VerifyLockout {
+    /// Every requester's record for one identity (support's view).
+    pub fn for_identity(
+        conn: &mut DbConnection,
+        email: &EmailAddress,
+        user_type: UserType,
+    ) -> QueryResult<Vec<VerifyLockout>> {
+        verify_lockouts::table
+            .filter(verify_lockouts::email.eq(email.as_str()))
+            .filter(verify_lockouts::user_type.eq(user_type.as_str()))
+            .order(verify_lockouts::last_failure_at.desc())
+            .select(VerifyLockout::as_select())
+            .load(conn)
+    }
+
+    /// An operator's unlock: every requester's count and lock on the identity go.
+    pub fn clear_identity(
+        conn: &mut DbConnection,
+        email: &EmailAddress,
+        user_type: UserType,
+    ) -> QueryResult<usize> {
+        diesel::delete(
+            verify_lockouts::table
+                .filter(verify_lockouts::email.eq(email.as_str()))
+                .filter(verify_lockouts::user_type.eq(user_type.as_str())),
+        )
+        .execute(conn)
+    }
+
     pub fn find(
         conn: &mut DbConnection,
         email: &EmailAddress,

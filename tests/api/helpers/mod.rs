@@ -285,9 +285,12 @@ impl TestApp {
     ) -> TestResponse {
         let asked = method.to_owned();
         let method = awc::http::Method::from_bytes(method.as_bytes()).unwrap();
-        let mut request = self
-            .client
-            .request(method, format!("{}{}", self.address, path));
+        let base = if path.starts_with("/admin/") {
+            &self.metrics_address
+        } else {
+            &self.address
+        };
+        let mut request = self.client.request(method, format!("{base}{path}"));
         for &(name, value) in headers {
             request = request.append_header((name, value));
         }
@@ -332,6 +335,18 @@ impl TestApp {
         all.extend_from_slice(headers);
         self.request_with("POST", path, &all, serde_json::to_vec(body).unwrap())
             .await
+    }
+
+    /// A call to the admin API (on the operations listener), with `token` as
+    /// its bearer token if given.
+    pub async fn admin(&self, method: &str, path: &str, token: Option<&str>) -> TestResponse {
+        let bearer = token.map(|token| format!("Bearer {token}"));
+        let headers: Vec<(&str, &str)> = bearer
+            .as_deref()
+            .map(|bearer| ("authorization", bearer))
+            .into_iter()
+            .collect();
+        self.request_with(method, path, &headers, Vec::new()).await
     }
 
     pub async fn get(&self, path: &str) -> TestResponse {
