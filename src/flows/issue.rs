@@ -236,7 +236,8 @@ fn windows(
     ))
 }
 
-fn window(row: &SendLimit) -> SendWindow {
+/// A stored record as the throttle counts it.
+pub(super) fn window(row: &SendLimit) -> SendWindow {
     SendWindow {
         last_sent_at: row.last_sent_at,
         window_started_at: row.window_started_at,

@@ -9,6 +9,7 @@ use std::fmt;
 use chrono::{DateTime, NaiveDateTime, Utc};
 use serde::Serialize;
 
+use super::issue::window;
 use super::throttle::{self, Decision, SendWindow};
 use super::{FlowError, Inner};
 use crate::db::models::{
@@ -276,16 +277,6 @@ fn replaced_at(issued_at: NaiveDateTime, deliveries: &[DeliveryRecord]) -> Optio
                 && earlier.status == DeliveryStatus::Delivered.as_str()
         })
         .then(|| utc(issued_at))
-}
-
-fn window(record: &SendLimit) -> SendWindow {
-    SendWindow {
-        last_sent_at: record.last_sent_at,
-        window_started_at: record.window_started_at,
-        sends_in_window: u32::try_from(record.sends_in_window).unwrap_or(0),
-        day_started_at: record.day_started_at,
-        sends_in_day: u32::try_from(record.sends_in_day).unwrap_or(0),
-    }
 }
 
 /// When a send is next allowed (`None`: now), by the rules the send itself applies.
