@@ -11,6 +11,7 @@
 //! | `db_pool_checkout_timeouts_total` | counter | |
 //! | `signup_otp_cleaned_up_total` | counter | `table` |
 //! | `email_outbox_backlog`, `email_outbox_oldest_age_seconds` | gauge | (read at each scrape) |
+//! | `signup_otp_database_up` | gauge | 1 when the scrape's readiness check reached the database, else 0 |
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -227,13 +227,15 @@ impl Courier {
                     .backoff(u32::try_from(attempts).unwrap_or(u32::MAX));
                 let next = now + wait;
                 let reason = crate::telemetry::error_chain(&error);
+                // A relay's refusal often names the address: the log masks it.
+                let logged = reason.replace(to.as_str(), &to.masked());
                 self.events.warn(
                     "OTP_EMAIL_RETRY",
                     user_type,
                     &to,
                     &[("kind", &message.kind)],
                     &format!(
-                        "attempts={attempts} retry_in_ms={} error=\"{reason}\"",
+                        "attempts={attempts} retry_in_ms={} error=\"{logged}\"",
                         wait.as_millis()
                     ),
                 );
@@ -264,6 +266,12 @@ impl Courier {
             .map_err(DbError::from)
         })
         .await;
+        if let Err(error) = &result {
+            log::warn!(
+                "an email was delivered but could not be recorded yet, retrying: {}",
+                crate::telemetry::error_chain(error)
+            );
+        }
         result.is_ok()
     }
 

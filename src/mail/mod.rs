@@ -105,10 +105,13 @@ pub enum MailError {
 }
 
 impl MailError {
-    /// The relay's answer when it refused the message for good (a 5xx), so that
-    /// retrying cannot help: "550 5.1.1 user unknown". Refusals of the service's
-    /// own credentials (530, 534, 535, 538) are not: they are the operator's to
-    /// fix, and retried.
+    /// The relay's answer when it refused the recipient for good, so that
+    /// retrying cannot help: a permanent (5xx) reply whose enhanced status is
+    /// about the address (5.1.x: no such mailbox, bad domain, bad syntax; 5.2.1:
+    /// mailbox disabled), e.g. "550 5.1.1 user unknown". Every other failure is
+    /// retried until the code expires: a 5xx about the sender, relaying, a quota
+    /// or the service's own credentials is the operator's to fix, not the
+    /// address's fault, and a reply without an enhanced status cannot tell.
     pub fn rejection(&self) -> Option<String> {
         let MailError::Smtp(error) = self else {
             return None;
@@ -116,15 +119,10 @@ impl MailError {
         if !error.is_permanent() {
             return None;
         }
-        let code = error.status()?;
-        let code = code.to_string();
-        if ["530", "534", "535", "538"].contains(&code.as_str()) {
-            return None;
-        }
-        Some(match std::error::Error::source(error) {
-            Some(message) => format!("{code} {message}"),
-            None => code,
-        })
+        let code = error.status()?.to_string();
+        let message = std::error::Error::source(error)?.to_string();
+        let enhanced = message.split_whitespace().next().unwrap_or_default();
+        (enhanced.starts_with("5.1.") || enhanced == "5.2.1").then(|| format!("{code} {message}"))
     }
 }
 

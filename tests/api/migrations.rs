@@ -83,4 +83,41 @@ on_both_backends! {
         assert_eq!(db::run_migrations(&mut conn).unwrap(), applied);
         assert_eq!(tables_answer(&mut conn), TABLES);
     }
+
+    async fn email_ids_go_on_across_the_delivery_records_migration(backend) {
+        let test_db = TestDb::create(backend);
+        let pool = db::build_pool(&test_db.url, 1, Duration::from_secs(5));
+        let mut conn = pool.get().unwrap();
+        db::run_migrations(&mut conn).unwrap();
+        let last = db::revert_last_migration(&mut conn).unwrap();
+        assert_eq!(last, "20261206000009", "the delivery records' migration is the last");
+        let blob = match backend {
+            crate::helpers::Backend::Sqlite => "X'00'",
+            crate::helpers::Backend::Postgres => "'\\x00'::bytea",
+        };
+        // Before the records, a sent email's row was deleted: three came and went.
+        let insert = |conn: &mut signup_otp::db::DbConnection| {
+            diesel::sql_query(format!(
+                "INSERT INTO email_outbox (kind, recipient, user_type, payload, created_at, \
+                 expires_at, next_attempt_at) VALUES ('signup_code', 'a@example.com', 'live', \
+                 {blob}, '2026-12-06 00:00:00', '2026-12-06 00:10:00', '2026-12-06 00:00:00')"
+            ))
+            .execute(conn)
+            .unwrap();
+        };
+        for _ in 0..3 {
+            insert(&mut conn);
+        }
+        let plain: &mut signup_otp::db::DbConnection = &mut conn;
+        diesel::sql_query("DELETE FROM email_outbox").execute(plain).unwrap();
+
+        db::run_migrations(&mut conn).unwrap();
+        insert(&mut conn);
+        let plain: &mut signup_otp::db::DbConnection = &mut conn;
+        let ids: Vec<i64> = schema::email_outbox::table
+            .select(schema::email_outbox::id)
+            .load(plain)
+            .unwrap();
+        assert_eq!(ids, [4], "no id is handed out twice");
+    }
 }

@@ -125,3 +125,69 @@ on_both_backends! {
         assert_ne!(response.headers().get("x-request-id").unwrap(), "no spaces please");
     }
 }
+
+/// The quoted values of `label` in `text` (`event="X"` and `event=~"X|Y"`).
+fn label_values(text: &str, label: &str) -> Vec<String> {
+    let mut values = Vec::new();
+    for marker in [
+        format!("{label}=\\\""),
+        format!("{label}=~\\\""),
+        format!("{label}=\""),
+        format!("{label}=~\""),
+    ] {
+        for piece in text.split(marker.as_str()).skip(1) {
+            let quoted = piece.split(['"', '\\']).next().unwrap_or_default();
+            values.extend(quoted.split('|').map(str::to_owned));
+        }
+    }
+    values
+}
+
+#[test]
+fn the_alerts_and_the_dashboard_use_only_documented_metrics_and_events() {
+    let readme = include_str!("../../README.md");
+    let documented_row = |name: &str| {
+        readme.lines().any(|line| {
+            line.starts_with("| ")
+                && line
+                    .split('|')
+                    .nth(1)
+                    .is_some_and(|cell| cell.contains(&format!("`{name}`")))
+        })
+    };
+    for (file, text) in [
+        (
+            "alerts.yml",
+            include_str!("../../deploy/prometheus/alerts.yml"),
+        ),
+        (
+            "signup-otp.json",
+            include_str!("../../deploy/grafana/signup-otp.json"),
+        ),
+    ] {
+        let metrics: std::collections::BTreeSet<&str> = text
+            .split(|c: char| !(c.is_ascii_lowercase() || c == '_'))
+            .filter(|word| {
+                ["signup_otp_", "http_", "db_pool_", "email_outbox_"]
+                    .iter()
+                    .any(|prefix| word.starts_with(prefix))
+            })
+            .map(|word| word.trim_end_matches("_bucket"))
+            .collect();
+        assert!(metrics.len() >= 4, "{file}: {metrics:?}");
+        for metric in metrics {
+            assert!(
+                documented_row(metric),
+                "{file} uses {metric}, which the README does not list"
+            );
+        }
+        let events = label_values(text, "event");
+        assert!(!events.is_empty(), "{file}");
+        for event in events {
+            assert!(
+                documented_row(&event),
+                "{file} uses the event {event}, which the README does not list"
+            );
+        }
+    }
+}

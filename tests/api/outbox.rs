@@ -238,6 +238,21 @@ on_both_backends! {
         assert!(metrics.contains(rejected), "{metrics}");
     }
 
+    async fn a_relay_refusing_the_sender_for_good_is_retried_not_blamed_on_the_address(backend) {
+        let app = TestApp::spawn_with(backend, slow_retries).await;
+        app.smtp.reject_sender(true);
+        assert_eq!(app.send_otp("innocent@example.com", "live").await.status, 200);
+        wait_for_failed_attempts(&app).await;
+        let row = queued(&app).into_iter().next().expect("still to deliver");
+        assert_eq!(row.status, "retrying");
+        assert!(row.last_error.as_deref().unwrap_or_default().contains("553"), "{:?}", row.last_error);
+
+        app.smtp.reject_sender(false);
+        app.advance(Duration::from_secs(61));
+        let code = app.code_in_message("innocent@example.com", 1).await;
+        assert_eq!(app.verify_otp("innocent@example.com", "live", &code).await.status, 200);
+    }
+
     async fn delivery_records_go_with_the_cleanup_after_their_retention(backend) {
         let app = TestApp::spawn(backend).await;
         app.send_and_read_code("old@example.com", "live").await;

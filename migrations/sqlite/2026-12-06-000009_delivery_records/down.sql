@@ -19,6 +19,10 @@ INSERT INTO email_outbox_queue (id, kind, recipient, user_type, payload, created
     SELECT id, kind, recipient, user_type, payload, created_at, expires_at, next_attempt_at,
         attempts, last_error
     FROM email_outbox;
+-- Ids go on from the old table's counter (its rows were deleted as they were sent).
+DELETE FROM sqlite_sequence WHERE name = 'email_outbox_queue';
+INSERT INTO sqlite_sequence (name, seq)
+    SELECT 'email_outbox_queue', seq FROM sqlite_sequence WHERE name = 'email_outbox';
 DROP TABLE email_outbox;
 ALTER TABLE email_outbox_queue RENAME TO email_outbox;
 CREATE INDEX ix_email_outbox_next_attempt_at ON email_outbox (next_attempt_at);

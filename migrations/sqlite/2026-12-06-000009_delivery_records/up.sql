@@ -27,6 +27,10 @@ INSERT INTO email_outbox_records (id, kind, recipient, user_type, payload, creat
     SELECT id, kind, recipient, user_type, payload, created_at, expires_at, next_attempt_at,
         attempts, last_error, CASE WHEN attempts > 0 THEN 'retrying' ELSE 'queued' END
     FROM email_outbox;
+-- Ids go on from the old table's counter (its rows were deleted as they were sent).
+DELETE FROM sqlite_sequence WHERE name = 'email_outbox_records';
+INSERT INTO sqlite_sequence (name, seq)
+    SELECT 'email_outbox_records', seq FROM sqlite_sequence WHERE name = 'email_outbox';
 DROP TABLE email_outbox;
 ALTER TABLE email_outbox_records RENAME TO email_outbox;
 CREATE INDEX ix_email_outbox_recipient_user_type ON email_outbox (recipient, user_type);

@@ -102,26 +102,44 @@ impl<'a> NewOtp<'a> {
 }
 
 impl Otp {
-    /// An operator's expire: the account's code, if still live, expires now.
+    /// An operator's expire: an inactive account's code, if still live,
+    /// expires now. An active account's stand-in is left alone, also when the
+    /// account is activated while this runs (the condition is in the statement).
     pub fn expire_for(
         conn: &mut DbConnection,
         account: AccountId,
         now: NaiveDateTime,
     ) -> QueryResult<usize> {
+        use crate::db::schema::{demo_users, users};
         let live = otps::expires_at.gt(now);
-        let changed = match account {
+        match account {
             AccountId::Live(id) => {
-                diesel::update(otps::table.filter(otps::user_id.eq(id)).filter(live))
-                    .set(otps::expires_at.eq(now))
-                    .execute(conn)?
+                let inactive = users::table
+                    .filter(users::id.eq(id))
+                    .filter(users::is_active.eq(false));
+                diesel::update(
+                    otps::table
+                        .filter(otps::user_id.eq(id))
+                        .filter(live)
+                        .filter(diesel::dsl::exists(inactive)),
+                )
+                .set(otps::expires_at.eq(now))
+                .execute(conn)
             }
             AccountId::Demo(id) => {
-                diesel::update(otps::table.filter(otps::demo_user_id.eq(id)).filter(live))
-                    .set(otps::expires_at.eq(now))
-                    .execute(conn)?
+                let inactive = demo_users::table
+                    .filter(demo_users::id.eq(id))
+                    .filter(demo_users::is_active.eq(false));
+                diesel::update(
+                    otps::table
+                        .filter(otps::demo_user_id.eq(id))
+                        .filter(live)
+                        .filter(diesel::dsl::exists(inactive)),
+                )
+                .set(otps::expires_at.eq(now))
+                .execute(conn)
             }
-        };
-        Ok(changed)
+        }
     }
 
     /// The account of `user_type` registered under `email`, with its code if it

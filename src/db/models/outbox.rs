@@ -260,7 +260,7 @@ impl OutboxMessage {
         .execute(conn)
     }
 
-    /// An operator's expire: the identity's messages still to send are
+    /// An operator's expire: the identity's code emails still to send are
     /// abandoned (their code no longer works).
     pub fn abandon_pending_for(
         conn: &mut DbConnection,
@@ -272,7 +272,7 @@ impl OutboxMessage {
         Statement::new(
             "UPDATE email_outbox SET status = 'abandoned', payload = NULL, finished_at = ?, \
              last_error = ? WHERE recipient = ? AND user_type = ? \
-             AND status IN ('queued', 'retrying')",
+             AND kind IN ('signup_code', 'activation_code') AND status IN ('queued', 'retrying')",
             vec![
                 Bind::Time(at),
                 Bind::Text(reason),
@@ -349,7 +349,11 @@ pub struct DeliveryRecord {
     pub relay_reply: Option<String>,
 }
 
-/// What fits a 500-character column.
+/// What fits a 500-character column, with control characters (a relay's reply
+/// is printed on operators' terminals) shown as `?`.
 fn clip(text: &str) -> String {
-    text.chars().take(500).collect()
+    text.chars()
+        .take(500)
+        .map(|c| if c.is_control() { '?' } else { c })
+        .collect()
 }

@@ -26,8 +26,15 @@ pub async fn metrics(
         f64::from(state.connections - state.idle_connections),
     );
     metrics.set("db_pool_max_connections", &[], f64::from(max));
-    // The backlog needs the database; without it the other metrics still answer.
-    if let Ok(readiness) = service.readiness().await {
+    // The backlog needs the database; without it the other metrics still answer,
+    // and `signup_otp_database_up` says so.
+    let readiness = service.readiness().await;
+    metrics.set(
+        "signup_otp_database_up",
+        &[],
+        if readiness.is_ok() { 1.0 } else { 0.0 },
+    );
+    if let Ok(readiness) = readiness {
         metrics.set(
             "email_outbox_backlog",
             &[],

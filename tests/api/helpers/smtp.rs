@@ -128,6 +128,8 @@ struct State {
     arrived: Notify,
     refusing: AtomicBool,
     dropping: AtomicBool,
+    /// Answer MAIL FROM with a permanent "553 5.7.1 sender rejected".
+    rejecting_sender: AtomicBool,
     /// Addresses answered "550 user unknown" at RCPT TO.
     unknown: std::sync::Mutex<Vec<String>>,
     /// Every RCPT TO, by address, whatever the answer.
@@ -174,6 +176,12 @@ impl SmtpListener {
     /// From now on, RCPT TO `address` is answered "550 5.1.1 ... user unknown".
     pub fn reject_address(&self, address: &str) {
         self.state.unknown.lock().unwrap().push(address.to_owned());
+    }
+
+    /// From now on (or no longer), MAIL FROM is refused for good: the relay
+    /// will not take mail from the service's sender.
+    pub fn reject_sender(&self, on: bool) {
+        self.state.rejecting_sender.store(on, Ordering::SeqCst);
     }
 
     /// How many times a sender has named `address` in RCPT TO.
@@ -237,6 +245,8 @@ async fn serve(stream: TcpStream, state: Arc<State>) {
             recipients.clear();
             if state.refusing.load(Ordering::SeqCst) {
                 b"451 4.3.0 Try again later\r\n"
+            } else if state.rejecting_sender.load(Ordering::SeqCst) {
+                b"553 5.7.1 Sender address rejected: not owned by user\r\n"
             } else {
                 b"250 2.1.0 OK\r\n"
             }
