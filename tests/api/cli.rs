@@ -71,14 +71,38 @@ on_both_backends! {
                 .unwrap();
         }
 
+        // Two delivery records: one finished eight days ago, one an hour ago.
+        for (recipient, finished) in [("old@example.com", Duration::days(8)), ("new@example.com", Duration::hours(1))] {
+            let at = now - finished;
+            diesel::insert_into(schema::email_outbox::table)
+                .values((
+                    schema::email_outbox::kind.eq("signup_code"),
+                    schema::email_outbox::recipient.eq(recipient),
+                    schema::email_outbox::user_type.eq("live"),
+                    schema::email_outbox::created_at.eq(at),
+                    schema::email_outbox::expires_at.eq(at + Duration::minutes(10)),
+                    schema::email_outbox::next_attempt_at.eq(at),
+                    schema::email_outbox::status.eq("delivered"),
+                    schema::email_outbox::finished_at.eq(Some(at)),
+                ))
+                .execute(&mut **conn)
+                .unwrap();
+        }
+
         let output = stdout(&signup_otp(&test_db, &["cleanup"]));
 
         assert!(output.starts_with("deleted 2 expired codes (2 signup, 0 activation)"), "{output}");
+        assert!(output.contains("and 1 delivery records past their retention"), "{output}");
         let left: Vec<String> = schema::signup_otps::table
             .select(schema::signup_otps::email)
             .load(&mut **conn)
             .unwrap();
         assert_eq!(left, ["kept@example.com"]);
+        let records: Vec<String> = schema::email_outbox::table
+            .select(schema::email_outbox::recipient)
+            .load(&mut **conn)
+            .unwrap();
+        assert_eq!(records, ["new@example.com"]);
     }
 }
 
