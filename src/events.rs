@@ -18,6 +18,21 @@ pub struct Events {
 
 impl Events {
     pub fn new(metrics: Metrics) -> Self {
+        // Counters the alert rules take the increase of exist from the start at
+        // zero: a counter born at 1 has no increase, and its first event would
+        // go unseen.
+        for event in [
+            "SIGNUP_OTP_IDENTITY_LOCKED",
+            "SIGNUP_OTP_LOCKOUTS_RECURRING",
+        ] {
+            for user_type in [UserType::Live, UserType::Demo] {
+                metrics.add(
+                    "signup_otp_events_total",
+                    &[("event", event), ("user_type", user_type.as_str())],
+                    0,
+                );
+            }
+        }
         Self { metrics }
     }
 

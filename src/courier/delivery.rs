@@ -228,7 +228,7 @@ impl Courier {
                 let next = now + wait;
                 let reason = crate::telemetry::error_chain(&error);
                 // A relay's refusal often names the address: the log masks it.
-                let logged = reason.replace(to.as_str(), &to.masked());
+                let logged = mask_address(&reason, to.as_str(), &to.masked());
                 self.events.warn(
                     "OTP_EMAIL_RETRY",
                     user_type,
@@ -318,9 +318,37 @@ impl Courier {
     }
 }
 
+/// `text` with every occurrence of `address` (in any letter case) replaced by
+/// `masked`.
+fn mask_address(text: &str, address: &str, masked: &str) -> String {
+    let lowered = text.to_ascii_lowercase();
+    let needle = address.to_ascii_lowercase();
+    let mut out = String::with_capacity(text.len());
+    let mut rest = 0;
+    for (start, _) in lowered.match_indices(&needle) {
+        if start < rest {
+            continue;
+        }
+        out.push_str(&text[rest..start]);
+        out.push_str(masked);
+        rest = start + needle.len();
+    }
+    out.push_str(&text[rest..]);
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn relay_text_has_the_address_masked_in_any_case() {
+        let text = "450 4.2.0 <Alice@Example.com>: greylisted; alice@example.com retry";
+        assert_eq!(
+            mask_address(text, "alice@example.com", "a***@example.com"),
+            "450 4.2.0 <a***@example.com>: greylisted; a***@example.com retry"
+        );
+    }
 
     #[test]
     fn backoff_doubles_up_to_the_cap_with_jitter() {

@@ -108,7 +108,8 @@ impl MailError {
     /// The relay's answer when it refused the recipient for good, so that
     /// retrying cannot help: a permanent (5xx) reply whose enhanced status is
     /// about the address (5.1.x: no such mailbox, bad domain, bad syntax; 5.2.1:
-    /// mailbox disabled), e.g. "550 5.1.1 user unknown". Every other failure is
+    /// mailbox disabled; not 5.1.7 and 5.1.8, which are about the sender), e.g.
+    /// "550 5.1.1 user unknown". Every other failure is
     /// retried until the code expires: a 5xx about the sender, relaying, a quota
     /// or the service's own credentials is the operator's to fix, not the
     /// address's fault, and a reply without an enhanced status cannot tell.
@@ -122,7 +123,12 @@ impl MailError {
         let code = error.status()?.to_string();
         let message = std::error::Error::source(error)?.to_string();
         let enhanced = message.split_whitespace().next().unwrap_or_default();
-        (enhanced.starts_with("5.1.") || enhanced == "5.2.1").then(|| format!("{code} {message}"))
+        // 5.1.7 and 5.1.8 are about the sender's address, 5.1.0 about no
+        // address in particular: the service's own mistake, retried.
+        let about_the_recipient = (enhanced.starts_with("5.1.")
+            && !["5.1.0", "5.1.7", "5.1.8"].contains(&enhanced))
+            || enhanced == "5.2.1";
+        about_the_recipient.then(|| format!("{code} {message}"))
     }
 }
 

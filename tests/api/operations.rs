@@ -40,6 +40,11 @@ on_both_backends! {
         let app = TestApp::spawn(backend).await;
         let before = app.metrics().await;
         assert_eq!(sample(&before, "signup_otp_events_total{event=\"SIGNUP_OTP_CREATED\""), 0.0);
+        // The counters the lockout alert takes the increase of start at zero, so
+        // that their first event is an increase.
+        let recurring = "signup_otp_events_total{event=\"SIGNUP_OTP_LOCKOUTS_RECURRING\",user_type=\"demo\"} 0";
+        assert!(before.contains(recurring), "{before}");
+        assert!(before.contains("signup_otp_database_up 1"), "{before}");
 
         let code = app.send_and_read_code("counted@example.com", "live").await;
         app.verify_otp("counted@example.com", "live", "000000").await;

@@ -34,20 +34,18 @@ pub async fn metrics(
         &[],
         if readiness.is_ok() { 1.0 } else { 0.0 },
     );
-    if let Ok(readiness) = readiness {
-        metrics.set(
-            "email_outbox_backlog",
-            &[],
+    // Without the database the backlog is unknown, not what it last was.
+    let (backlog, oldest) = match readiness {
+        Ok(readiness) => (
             readiness.outbox_messages as f64,
-        );
-        metrics.set(
-            "email_outbox_oldest_age_seconds",
-            &[],
             readiness
                 .oldest_message_age
                 .map_or(0.0, |age| age.as_secs_f64()),
-        );
-    }
+        ),
+        Err(_) => (f64::NAN, f64::NAN),
+    };
+    metrics.set("email_outbox_backlog", &[], backlog);
+    metrics.set("email_outbox_oldest_age_seconds", &[], oldest);
     HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4; charset=utf-8")
         .body(metrics.render())

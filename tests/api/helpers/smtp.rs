@@ -128,7 +128,8 @@ struct State {
     arrived: Notify,
     refusing: AtomicBool,
     dropping: AtomicBool,
-    /// Answer MAIL FROM with a permanent "553 5.7.1 sender rejected".
+    /// Answer MAIL FROM with a permanent "553 5.1.8 sender rejected" (a 5.1.x
+    /// status, but about the sender).
     rejecting_sender: AtomicBool,
     /// Addresses answered "550 user unknown" at RCPT TO.
     unknown: std::sync::Mutex<Vec<String>>,
@@ -246,7 +247,7 @@ async fn serve(stream: TcpStream, state: Arc<State>) {
             if state.refusing.load(Ordering::SeqCst) {
                 b"451 4.3.0 Try again later\r\n"
             } else if state.rejecting_sender.load(Ordering::SeqCst) {
-                b"553 5.7.1 Sender address rejected: not owned by user\r\n"
+                b"553 5.1.8 <no-reply@example.com>: Sender address rejected: Domain not found\r\n"
             } else {
                 b"250 2.1.0 OK\r\n"
             }
