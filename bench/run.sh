@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # The benchmark suite: every scenario at every concurrency, on PostgreSQL and on
-# SQLite, beside the pgbench ceiling of the scenario's own SQL on PostgreSQL, plus
-# start-up time and idle memory. Prints one Markdown table per part.
+# SQLite; on PostgreSQL, right after each service run, pgbench of the seed's own
+# SQL for the same work (bench/ceiling/: the floor any implementation stands on)
+# and of the service's own statements (bench/pgbench/); plus start-up time and idle
+# memory. Prints one Markdown table per part.
 #
 #   bench/run.sh
 #
@@ -117,7 +119,10 @@ sample_peak_rss() {
     done
 }
 
-echo "backend,scenario,concurrency,run,requests_per_s,p50_ms,p99_ms,p999_ms,errors,peak_rss_mib,pgbench_tps,pgbench_latency_ms" > "$RAW"
+echo "backend,scenario,concurrency,run,requests_per_s,p50_ms,p99_ms,p999_ms,errors,peak_rss_mib,pgbench_tps,pgbench_latency_ms,seed_tps,seed_p99_ms" > "$RAW"
+
+# The seed's script for the same work as a scenario (bench/ceiling/).
+declare -A SEED_SCRIPT=([send]=send_otp [verify_wrong]=verify_wrong_attempts [flow]=send_then_verify)
 
 # One service run: fresh database, seeds, wrk for DURATION seconds.
 service_run() {
@@ -138,8 +143,24 @@ service_run() {
     IFS=, read -r requests errors p50 p99 p999 seconds <<< "$out"
     local rps; rps=$(python3 -c "print(round($requests / $seconds, 1))")
     local mib; mib=$(python3 -c "print(round($peak / 1024, 1))")
-    echo "$backend,$scenario,$c,$run,$rps,$p50,$p99,$p999,$errors,$mib,," >> "$RAW"
+    echo "$backend,$scenario,$c,$run,$rps,$p50,$p99,$p999,$errors,$mib,,,," >> "$RAW"
     echo "  $backend $scenario c=$c run $run: $rps req/s p99 ${p99} ms errors $errors rss ${mib} MiB" >&2
+}
+
+# One pgbench run of the seed's SQL for the scenario's work (its own database,
+# re-seeded by the script).
+seed_sql_run() {
+    local scenario=$1 c=$2 run=$3 script=${SEED_SCRIPT[$1]}
+    local out
+    out=$(PGURL="$BENCH_DATABASE_URL" THREADS=$(( c < 4 ? c : 4 )) \
+        bench/ceiling/ceiling.sh "$script" "$c" "$DURATION") || {
+        echo "the seed's $script c=$c failed" >&2; return 0
+    }
+    local tps p99
+    tps=$(echo "$out" | sed -n 's/.* tps=\([0-9.]*\) .*/\1/p')
+    p99=$(echo "$out" | sed -n 's/.* p99_ms=\([0-9.]*\) .*/\1/p')
+    echo "postgres,$scenario,$c,$run,,,,,,,,,$tps,$p99" >> "$RAW"
+    echo "  seed SQL $script c=$c run $run: $tps tps, p99 $p99 ms" >&2
 }
 
 # One pgbench run of a scenario's statements on a fresh, migrated, seeded database.
@@ -162,7 +183,7 @@ pgbench_run() {
     if echo "$out" | grep -q "number of failed transactions: [1-9]"; then
         echo "pgbench $scenario c=$c: failed transactions" >&2; echo "$out" >&2
     fi
-    echo "postgres,$scenario,$c,$run,,,,,,,$tps,$latency" >> "$RAW"
+    echo "postgres,$scenario,$c,$run,,,,,,,$tps,$latency,," >> "$RAW"
     echo "  pgbench $scenario c=$c run $run: $tps tps, $latency ms" >&2
 }
 
@@ -171,6 +192,9 @@ for backend in $BACKENDS; do
         for c in $CONCURRENCY; do
             for run in $(seq 1 "$REPEAT"); do
                 service_run "$backend" "$scenario" "$c" "$run"
+                if [ "$backend" = postgres ] && [ -n "${SEED_SCRIPT[$scenario]:-}" ]; then
+                    seed_sql_run "$scenario" "$c" "$run"
+                fi
                 if [ "$backend" = postgres ] && [ -f "bench/pgbench/$scenario.sql" ]; then
                     pgbench_run "$scenario" "$c" "$run"
                 fi
@@ -214,4 +238,6 @@ PY
     rm -f "$WORK"/bench_startup.db*
 done
 
+PGURL="$BENCH_DATABASE_URL" psql -q "$BENCH_DATABASE_URL" \
+    -c "DROP DATABASE IF EXISTS seed_ceiling WITH (FORCE)" 2>/dev/null || true
 python3 bench/report.py "$RAW" "$WORK/startup.csv"
