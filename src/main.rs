@@ -69,21 +69,9 @@ enum Command {
         settings: Box<Settings>,
     },
     /// Clear the wrong-code lockouts of an address (every client network's).
-    Unlock {
-        email: String,
-        #[arg(long, value_enum)]
-        user_type: UserTypeArg,
-        #[command(flatten)]
-        settings: Box<Settings>,
-    },
+    Unlock(Identity),
     /// Expire an address's live code and abandon its unsent email.
-    Expire {
-        email: String,
-        #[arg(long, value_enum)]
-        user_type: UserTypeArg,
-        #[command(flatten)]
-        settings: Box<Settings>,
-    },
+    Expire(Identity),
     /// Exit 0 if the service on BIND_ADDR answers /health/ready (it runs and
     /// reaches its database), 1 otherwise: the container health check, where no
     /// curl is at hand.
@@ -91,6 +79,31 @@ enum Command {
         #[command(flatten)]
         settings: Box<Settings>,
     },
+}
+
+/// The address an operator action is for.
+#[derive(clap::Args)]
+struct Identity {
+    email: String,
+    #[arg(long, value_enum)]
+    user_type: UserTypeArg,
+    #[command(flatten)]
+    settings: Box<Settings>,
+}
+
+impl Identity {
+    fn act(self, action: SupportAction) -> (Box<Settings>, Box<dyn FnOnce(Config) -> Outcome>) {
+        let Identity {
+            email,
+            user_type,
+            settings,
+        } = self;
+        let user_types = [user_type.into()];
+        (
+            settings,
+            Box::new(move |config| cli::support(config, action, &email, &user_types)),
+        )
+    }
 }
 
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
@@ -153,26 +166,8 @@ fn main() -> ExitCode {
                 Box::new(move |config| cli::support(config, action, &email, &user_types)),
             )
         }
-        Command::Unlock {
-            email,
-            user_type,
-            settings,
-        } => (
-            settings,
-            Box::new(move |config| {
-                cli::support(config, SupportAction::Unlock, &email, &[user_type.into()])
-            }),
-        ),
-        Command::Expire {
-            email,
-            user_type,
-            settings,
-        } => (
-            settings,
-            Box::new(move |config| {
-                cli::support(config, SupportAction::Expire, &email, &[user_type.into()])
-            }),
-        ),
+        Command::Unlock(identity) => identity.act(SupportAction::Unlock),
+        Command::Expire(identity) => identity.act(SupportAction::Expire),
         Command::Healthcheck { settings } => {
             (settings, Box::new(|config| cli::healthcheck(&config)))
         }

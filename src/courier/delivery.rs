@@ -14,7 +14,7 @@ use rand::RngExt;
 use super::Outbox;
 use crate::clock::Clock;
 use crate::db::models::{DeliveryStatus, OutboxMessage};
-use crate::db::{self, DbError, DbPool};
+use crate::db::{self, DbConnection, DbError, DbPool};
 use crate::events::Events;
 use crate::mail::MailConfig;
 use crate::mail::Mailer;
@@ -239,40 +239,22 @@ impl Courier {
                         wait.as_millis()
                     ),
                 );
-                let rescheduled = db::run(&self.pool, move |conn| {
-                    db::write_transaction(conn, |conn| {
-                        OutboxMessage::reschedule(conn, id, attempts, next, &reason)
-                    })
-                    .map_err(DbError::from)
+                // If this fails, the lease runs out and the message is retried then.
+                self.write("could not reschedule an email", move |conn| {
+                    OutboxMessage::reschedule(conn, id, attempts, next, &reason)
                 })
                 .await;
-                if let Err(error) = rescheduled {
-                    // The lease runs out and the message is retried then.
-                    log::warn!(
-                        "could not reschedule an email: {}",
-                        crate::telemetry::error_chain(&error)
-                    );
-                }
             }
         }
     }
 
     /// Records a delivery; returns whether it did.
     async fn record_delivered(&self, id: i64, at: NaiveDateTime, reply: String) -> bool {
-        let result = db::run(&self.pool, move |conn| {
-            db::write_transaction(conn, |conn| {
-                OutboxMessage::mark_delivered(conn, id, at, &reply)
-            })
-            .map_err(DbError::from)
-        })
-        .await;
-        if let Err(error) = &result {
-            log::warn!(
-                "an email was delivered but could not be recorded yet, retrying: {}",
-                crate::telemetry::error_chain(error)
-            );
-        }
-        result.is_ok()
+        self.write(
+            "an email was delivered but could not be recorded yet, retrying",
+            move |conn| OutboxMessage::mark_delivered(conn, id, at, &reply),
+        )
+        .await
     }
 
     /// Ends a message that will not be delivered. If the database is away the
@@ -280,19 +262,26 @@ impl Courier {
     async fn finish(&self, id: i64, status: DeliveryStatus, attempts: i32, reason: &str) {
         let at = self.clock.now();
         let reason = reason.to_owned();
-        let result = db::run(&self.pool, move |conn| {
-            db::write_transaction(conn, |conn| {
-                OutboxMessage::finish_undelivered(conn, id, status, at, attempts, &reason)
-            })
-            .map_err(DbError::from)
+        self.write("could not record an undelivered email", move |conn| {
+            OutboxMessage::finish_undelivered(conn, id, status, at, attempts, &reason)
         })
         .await;
-        if let Err(error) = result {
-            log::warn!(
-                "could not record an undelivered email: {}",
-                crate::telemetry::error_chain(&error)
-            );
+    }
+
+    /// One write to a message's row, in its own transaction; logs `failed` with
+    /// the cause if it could not be made. Returns whether it was.
+    async fn write<F>(&self, failed: &'static str, work: F) -> bool
+    where
+        F: FnOnce(&mut DbConnection) -> diesel::QueryResult<usize> + Send + 'static,
+    {
+        let result = db::run(&self.pool, move |conn| {
+            db::write_transaction(conn, work).map_err(DbError::from)
+        })
+        .await;
+        if let Err(error) = &result {
+            log::warn!("{failed}: {}", crate::telemetry::error_chain(error));
         }
+        result.is_ok()
     }
 
     /// Records the deliveries that could not be recorded when they happened.

@@ -485,6 +485,9 @@ pub fn diagnose(report: &IdentityReport) -> String {
 impl fmt::Display for IdentityReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let when = |at: Option<DateTime<Utc>>| at.map_or_else(|| "-".to_owned(), clock);
+        let next = |at: Option<DateTime<Utc>>| {
+            at.map_or_else(|| "now".to_owned(), |at| format!("at {}", clock(at)))
+        };
         writeln!(
             f,
             "{} ({}), checked at {}",
@@ -552,9 +555,7 @@ impl fmt::Display for IdentityReport {
             "sends:     last {}, {} today; next send from a new network {}",
             when(limits.last_sent_at),
             limits.sends_today,
-            limits
-                .next_send_allowed_at
-                .map_or_else(|| "now".to_owned(), |at| format!("at {}", clock(at)))
+            next(limits.next_send_allowed_at)
         )?;
         for requester in &limits.requesters {
             writeln!(
@@ -563,9 +564,7 @@ impl fmt::Display for IdentityReport {
                 requester.requester,
                 requester.sends_this_hour,
                 requester.sends_today,
-                requester
-                    .next_send_allowed_at
-                    .map_or_else(|| "now".to_owned(), |at| format!("at {}", clock(at)))
+                next(requester.next_send_allowed_at)
             )?;
         }
         if self.deliveries.is_empty() {
