@@ -73,6 +73,12 @@ pub struct Settings {
           value_parser = in_range::<u64>(1, 3_600_000))]
     pub mail_retry_initial_ms: u64,
 
+    /// Emails the courier delivers at once (also the SMTP connections it keeps open): the
+    /// delivery rate is about this many divided by the relay's time per message.
+    #[arg(long, env = "MAIL_MAX_IN_FLIGHT", default_value_t = 16,
+          value_parser = in_range::<u32>(1, 256))]
+    pub mail_max_in_flight: u32,
+
     /// The longest wait between two delivery retries, in seconds.
     #[arg(long, env = "MAIL_RETRY_MAX_SECS", default_value = "300", value_parser = seconds)]
     pub mail_retry_max_secs: Duration,
@@ -469,6 +475,7 @@ impl Settings {
                 from: self.mail_from,
                 retry_initial: Duration::from_millis(self.mail_retry_initial_ms),
                 retry_max: self.mail_retry_max_secs,
+                max_in_flight: self.mail_max_in_flight,
             },
             mail_transport_chosen,
             otp_secret,

@@ -116,6 +116,7 @@ impl Application {
             outbox,
             RetryPolicy::from_config(&config.mail),
             events,
+            config.mail.max_in_flight,
         );
 
         let (listener, port) = bind(config.bind_addr)?;

@@ -23,7 +23,6 @@ use crate::mail::Mailer;
 /// after which another instance picks up messages queued by one that stopped.
 const POLL: Duration = Duration::from_secs(1);
 /// Messages claimed at once.
-const BATCH: i64 = 16;
 
 /// How the courier retries.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -69,6 +68,8 @@ pub struct Courier {
     /// (the database was away), with when and the relay's reply: never sent again
     /// by this instance.
     accepted_not_recorded: Mutex<HashMap<i64, (NaiveDateTime, String)>>,
+    /// Messages claimed and delivered at once (`MAIL_MAX_IN_FLIGHT`).
+    in_flight: i64,
 }
 
 impl Courier {
@@ -79,6 +80,7 @@ impl Courier {
         outbox: Outbox,
         retry: RetryPolicy,
         events: Events,
+        in_flight: u32,
     ) -> Self {
         Self {
             pool,
@@ -88,6 +90,7 @@ impl Courier {
             retry,
             events,
             accepted_not_recorded: Mutex::new(HashMap::new()),
+            in_flight: i64::from(in_flight.max(1)),
         }
     }
 
@@ -126,12 +129,19 @@ impl Courier {
         self.record_late().await?;
         let now = self.clock.now();
         let lease_until = now + self.retry.lease;
+        let batch = self.in_flight;
         let claimed = db::run(&self.pool, move |conn| {
-            OutboxMessage::claim_due(conn, now, lease_until, BATCH).map_err(DbError::from)
+            OutboxMessage::claim_due(conn, now, lease_until, batch).map_err(DbError::from)
         })
         .await?;
-        let full = claimed.len() as i64 == BATCH;
-        join_all(claimed.into_iter().map(|message| self.deliver(message))).await;
+        let full = claimed.len() as i64 == batch;
+        let delivered: Vec<(i64, String)> =
+            join_all(claimed.into_iter().map(|message| self.deliver(message)))
+                .await
+                .into_iter()
+                .flatten()
+                .collect();
+        self.record_delivered(delivered).await;
         if full {
             return Ok(Duration::ZERO);
         }
@@ -148,7 +158,7 @@ impl Courier {
         })
     }
 
-    async fn deliver(&self, message: OutboxMessage) {
+    async fn deliver(&self, message: OutboxMessage) -> Option<(i64, String)> {
         let id = message.id;
         if self
             .accepted_not_recorded
@@ -156,7 +166,7 @@ impl Courier {
             .expect("not poisoned")
             .contains_key(&id)
         {
-            return;
+            return None;
         }
         let now = self.clock.now();
         let opened = self.outbox.open(&message);
@@ -173,7 +183,7 @@ impl Courier {
                 let reason = "the code expired before the email could be delivered";
                 self.finish(id, DeliveryStatus::Abandoned, message.attempts, reason)
                     .await;
-                return;
+                return None;
             }
             Err(_) => {
                 self.events.record_general(
@@ -185,7 +195,7 @@ impl Courier {
                 let reason = "sealed under a key this service does not hold";
                 self.finish(id, DeliveryStatus::Abandoned, message.attempts, reason)
                     .await;
-                return;
+                return None;
             }
         };
         let to = email.to.clone();
@@ -199,13 +209,7 @@ impl Courier {
                     &[("kind", &message.kind)],
                     &format!("attempts={attempts}"),
                 );
-                let at = self.clock.now();
-                if !self.record_delivered(id, at, accepted.reply.clone()).await {
-                    self.accepted_not_recorded
-                        .lock()
-                        .expect("not poisoned")
-                        .insert(id, (at, accepted.reply));
-                }
+                Some((id, accepted.reply))
             }
             Err(error) => {
                 if let Some(reply) = error.rejection() {
@@ -220,7 +224,7 @@ impl Courier {
                     );
                     self.finish(id, DeliveryStatus::Rejected, attempts, &reply)
                         .await;
-                    return;
+                    return None;
                 }
                 let wait = self
                     .retry
@@ -244,21 +248,36 @@ impl Courier {
                     OutboxMessage::reschedule(conn, id, attempts, next, &reason)
                 })
                 .await;
+                None
             }
         }
     }
 
     /// Records a delivery; returns whether it did.
-    async fn record_delivered(&self, id: i64, at: NaiveDateTime, reply: String) -> bool {
-        self.write(
-            "an email was delivered but could not be recorded yet, retrying",
-            move |conn| OutboxMessage::mark_delivered(conn, id, at, &reply),
-        )
-        .await
+    /// Records a batch's accepted messages in one statement; those that cannot be
+    /// recorded now are kept, not sent again, and recorded on the next round.
+    async fn record_delivered(&self, delivered: Vec<(i64, String)>) {
+        if delivered.is_empty() {
+            return;
+        }
+        let at = self.clock.now();
+        let batch = delivered.clone();
+        let recorded = db::run(&self.pool, move |conn| {
+            OutboxMessage::mark_delivered_all(conn, &batch, at).map_err(DbError::from)
+        })
+        .await;
+        if let Err(error) = recorded {
+            log::warn!(
+                "emails were delivered but could not be recorded yet, retrying: {}",
+                crate::telemetry::error_chain(&error)
+            );
+            let mut waiting = self.accepted_not_recorded.lock().expect("not poisoned");
+            for (id, reply) in delivered {
+                waiting.insert(id, (at, reply));
+            }
+        }
     }
 
-    /// Ends a message that will not be delivered. If the database is away the
-    /// lease runs out and the next attempt decides again.
     async fn finish(&self, id: i64, status: DeliveryStatus, attempts: i32, reason: &str) {
         let at = self.clock.now();
         let reason = reason.to_owned();

@@ -50,6 +50,22 @@ impl Outbox {
         now: NaiveDateTime,
         expires_at: NaiveDateTime,
     ) -> diesel::QueryResult<()> {
+        let (kind, payload) = self.seal(email, user_type);
+        NewOutboxMessage {
+            kind,
+            recipient: email.to.as_str(),
+            user_type: user_type.as_str(),
+            payload: &payload,
+            created_at: now,
+            expires_at,
+            next_attempt_at: now,
+        }
+        .replace_pending(conn)
+    }
+
+    /// The email's kind as the outbox stores it, and its sealed payload, bound to
+    /// its kind, recipient and user_type.
+    pub fn seal(&self, email: &Email, user_type: UserType) -> (&'static str, Vec<u8>) {
         let (kind, sealed) = match &email.kind {
             EmailKind::SignupCode { code, valid_for } => ("signup_code", Some((code, valid_for))),
             EmailKind::ActivationCode { code, valid_for } => {
@@ -67,19 +83,9 @@ impl Outbox {
             &associated(kind, email.to.as_str(), user_type.as_str()),
             &plaintext,
         );
-        NewOutboxMessage {
-            kind,
-            recipient: email.to.as_str(),
-            user_type: user_type.as_str(),
-            payload: &payload,
-            created_at: now,
-            expires_at,
-            next_attempt_at: now,
-        }
-        .replace_pending(conn)
+        (kind, payload)
     }
 
-    /// Tells the courier that a message was committed. Call after the commit.
     pub fn wake(&self) {
         self.wake.notify_one();
     }

@@ -4,6 +4,7 @@
 //! Query functions take `&mut DbConnection` and return `QueryResult`; [`run`] is
 //! the one way async code reaches them, on the blocking thread pool.
 
+pub mod functions;
 mod migrations;
 pub mod models;
 mod pool;

@@ -106,6 +106,33 @@ impl QueryId for Statement<'_> {
 
 impl<Conn> RunQueryDsl<Conn> for Statement<'_> {}
 
+impl diesel::query_builder::Query for Statement<'_> {
+    type SqlType = diesel::sql_types::Untyped;
+}
+
+impl Statement<'_> {
+    /// Runs a statement that returns one row, read by column name (PostgreSQL).
+    pub fn get_row<U>(self, conn: &mut diesel::PgConnection) -> QueryResult<U>
+    where
+        U: diesel::QueryableByName<diesel::pg::Pg> + 'static,
+    {
+        RunQueryDsl::get_result(self, conn)
+    }
+
+    /// Runs a statement that returns rows, read by column name (PostgreSQL).
+    pub fn get_rows<U>(self, conn: &mut diesel::PgConnection) -> QueryResult<Vec<U>>
+    where
+        U: diesel::QueryableByName<diesel::pg::Pg> + 'static,
+    {
+        RunQueryDsl::load(self, conn)
+    }
+
+    /// [`Statement::execute`] on a PostgreSQL connection.
+    pub fn execute_pg(self, conn: &mut diesel::PgConnection) -> QueryResult<usize> {
+        RunQueryDsl::execute(self, conn)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use diesel::Connection;

@@ -115,6 +115,36 @@ impl OtpHasher {
             .collect()
     }
 
+    /// The ids of the keys this hasher holds, 4 bytes each, current first: what
+    /// a stored hash starts with.
+    pub fn key_ids(&self) -> Vec<u8> {
+        self.keys.iter().flat_map(|key| key.id).collect()
+    }
+
+    /// The code's MAC under each key, in [`OtpHasher::key_ids`]' order, each
+    /// blinded as SHA-256(`blind` || MAC): for a database to compare with a stored
+    /// MAC blinded the same way, so that no comparison ever runs on the MACs
+    /// themselves.
+    pub fn blinded_macs(
+        &self,
+        user_type: UserType,
+        email: &EmailAddress,
+        code: &OtpCode,
+        blind: &[u8],
+    ) -> Vec<u8> {
+        use sha2::Digest;
+        self.keys
+            .iter()
+            .flat_map(|key| {
+                let mac = key.mac(user_type, email, code).finalize().into_bytes();
+                let mut blinded = Sha256::new();
+                blinded.update(blind);
+                blinded.update(mac);
+                blinded.finalize()
+            })
+            .collect()
+    }
+
     /// Whether `code` is the one `stored` was made from; constant-time in the
     /// comparison. `code` is `None` for a submission that is not even shaped like
     /// a code: wrong, whatever is stored.

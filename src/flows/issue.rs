@@ -108,22 +108,27 @@ pub(super) async fn issue(inner: &Inner, issue: Issue<'_>) -> Result<(), FlowErr
     let issued = {
         let email = email.clone();
         db::run(&inner.pool, move |conn| {
-            db::write_transaction(conn, |conn| {
-                take_send_slot(conn, now, &policy, &email, user_type, &requester)?;
-                if let Some(pending) = &pending {
-                    pending.insert(conn)?;
+            let stored = Stored {
+                now,
+                policy: &policy,
+                email: &email,
+                user_type,
+                hash: &hash,
+                decoy: &decoy,
+                verification_hash: &verification_hash,
+            };
+            match conn {
+                DbConnection::Pg(conn) => {
+                    stored.in_one_statement(conn, &requester, &outbox, code, locale, &pending)
                 }
-                let stored = Stored {
-                    now,
-                    policy: &policy,
-                    email: &email,
-                    user_type,
-                    hash: &hash,
-                    decoy: &decoy,
-                    verification_hash: &verification_hash,
-                };
-                stored.write(conn, &outbox, code, locale)
-            })
+                conn => db::write_transaction(conn, |conn| {
+                    take_send_slot(conn, now, &policy, &email, user_type, &requester)?;
+                    if let Some(pending) = &pending {
+                        pending.insert(conn)?;
+                    }
+                    stored.write(conn, &outbox, code, locale)
+                }),
+            }
         })
         .await
     };
@@ -220,6 +225,83 @@ impl Stored<'_> {
         };
         outbox.queue(conn, &message, user_type, now, expires_at)?;
         Ok(case)
+    }
+}
+
+impl Stored<'_> {
+    /// The whole send as one statement on PostgreSQL (`signup_otp_send`, the same
+    /// steps as [`take_send_slot`] and [`Stored::write`]): the three emails the
+    /// address's case could need are sealed here, and the database keeps the one
+    /// its case picks.
+    fn in_one_statement(
+        &self,
+        conn: &mut diesel::PgConnection,
+        requester: &Requester,
+        outbox: &Outbox,
+        code: OtpCode,
+        locale: Locale,
+        pending: &Option<PendingRegistration>,
+    ) -> Result<Case, FlowError> {
+        let valid_for = self.policy.ttl;
+        let email = |kind| Email {
+            to: self.email.clone(),
+            kind,
+            locale,
+        };
+        let sealed = |kind| outbox.seal(&email(kind), self.user_type).1;
+        let signup_email = sealed(EmailKind::SignupCode {
+            code: code.clone(),
+            valid_for,
+        });
+        let activation_email = sealed(EmailKind::ActivationCode { code, valid_for });
+        let exists_email = sealed(EmailKind::AccountExists);
+        let limit = |value: u32| i32::try_from(value).unwrap_or(i32::MAX);
+        let row = db::functions::send(
+            conn,
+            &db::functions::SendCall {
+                email: self.email.as_str(),
+                mailbox: &self.email.mailbox(),
+                user_type: self.user_type.as_str(),
+                requester: requester.as_str(),
+                now: self.now,
+                expires_at: self.now + self.policy.ttl,
+                cooldown_micros: i64::try_from(self.policy.resend_cooldown.as_micros())
+                    .unwrap_or(i64::MAX),
+                max_sends_per_hour: limit(self.policy.max_sends_per_hour),
+                max_sends_per_day: limit(self.policy.max_sends_per_day),
+                mailbox_sends_per_day: limit(self.policy.mailbox_sends_per_day),
+                hash: self.hash,
+                decoy: self.decoy,
+                verification_hash: self.verification_hash,
+                signup_email: &signup_email,
+                activation_email: &activation_email,
+                exists_email: &exists_email,
+                pending: pending.as_ref().map(|p| db::functions::PendingCall {
+                    registration_hash: &p.registration_hash,
+                    hashed_password: &p.hashed_password,
+                    full_name: p.full_name.as_deref(),
+                    expires_at: p.expires_at,
+                }),
+            },
+        )?;
+        match row.outcome.as_str() {
+            "signup" => Ok(Case::Signup),
+            "activation" => Ok(Case::Activation),
+            "account_exists" => Ok(Case::AccountExists),
+            refusal => match ThrottleReason::parse(refusal) {
+                Some(reason) => Err(FlowError::Throttled {
+                    reason,
+                    retry_after: Duration::from_secs(
+                        row.retry_after_secs.unwrap_or(1).max(1).unsigned_abs(),
+                    ),
+                }),
+                None => Err(FlowError::Database(db::DbError::Query(
+                    diesel::result::Error::DeserializationError(
+                        format!("signup_otp_send answered {refusal:?}").into(),
+                    ),
+                ))),
+            },
+        }
     }
 }
 

@@ -57,6 +57,17 @@ impl ThrottleReason {
             ThrottleReason::MailboxCeiling => "mailbox_ceiling",
         }
     }
+
+    pub fn parse(raw: &str) -> Option<Self> {
+        [
+            ThrottleReason::Cooldown,
+            ThrottleReason::HourlyCap,
+            ThrottleReason::DailyCap,
+            ThrottleReason::MailboxCeiling,
+        ]
+        .into_iter()
+        .find(|reason| reason.as_str() == raw)
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -17,8 +17,8 @@ use super::OtpPolicy;
 use super::token::Opaque;
 use super::{CodeCheck, FlowError, Inner, OtpHasher};
 use crate::db::models::{
-    Account, AccountRecord, Attempts, NewAccount, NewLock, Otp, PendingRegistration, SignupOtp,
-    SignupToken, VerifyLockout,
+    Account, AccountId, AccountRecord, Attempts, NewAccount, NewLock, Otp, PendingRegistration,
+    SignupOtp, SignupToken, VerifyLockout,
 };
 use crate::db::{self, DbConnection};
 use crate::domain::{EmailAddress, OtpCode, Requester, UserType};
@@ -139,20 +139,21 @@ pub(super) async fn verify(
         let email = email.clone();
         let requester = requester.clone();
         db::run(&inner.pool, move |conn| {
-            db::write_transaction(conn, |conn| {
-                let check = Check {
-                    now,
-                    policy: &policy,
-                    hasher: &hasher,
-                    email: &email,
-                    user_type,
-                    code: code.as_ref(),
-                    requester: &requester,
-                    registration: registration.as_ref().map(|hash| &hash[..]),
-                    holder: holder.as_ref().map(|hash| &hash[..]),
-                };
-                check.run(conn)
-            })
+            let check = Check {
+                now,
+                policy: &policy,
+                hasher: &hasher,
+                email: &email,
+                user_type,
+                code: code.as_ref(),
+                requester: &requester,
+                registration: registration.as_ref().map(|hash| &hash[..]),
+                holder: holder.as_ref().map(|hash| &hash[..]),
+            };
+            match conn {
+                DbConnection::Pg(conn) => check.in_one_statement(conn),
+                conn => db::write_transaction(conn, |conn| check.run(conn)),
+            }
         })
         .await?
     };
@@ -276,6 +277,100 @@ impl Check<'_> {
             }
             Err(other) => Ok((Err(other), None)),
         }
+    }
+
+    /// The whole verify as one statement on PostgreSQL (`signup_otp_verify`, the
+    /// same steps as [`Check::run`]). The code's MACs and the carried id are sent
+    /// blinded under a random prefix of this request's, and the stored ones are
+    /// blinded the same way before the database compares them.
+    fn in_one_statement(
+        &self,
+        conn: &mut diesel::PgConnection,
+    ) -> Result<(Verdict, Option<NewLock>), FlowError> {
+        use sha2::{Digest, Sha256};
+        let blind = Opaque::generate();
+        let blind = blind.hash();
+        let blinded = self.code.map(|code| {
+            self.hasher
+                .blinded_macs(self.user_type, self.email, code, blind)
+        });
+        let holder_blinded = self.holder.map(|holder| {
+            let mut digest = Sha256::new();
+            digest.update(blind);
+            digest.update(holder);
+            digest.finalize().to_vec()
+        });
+        let token = Opaque::generate();
+        let ttl = self.policy.signup_token_ttl;
+        let limit = |value: u32| i32::try_from(value).unwrap_or(i32::MAX);
+        let row = db::functions::verify(
+            conn,
+            &db::functions::VerifyCall {
+                email: self.email.as_str(),
+                user_type: self.user_type.as_str(),
+                requester: self.requester.as_str(),
+                now: self.now,
+                key_ids: &self.hasher.key_ids(),
+                blinded: blinded.as_deref(),
+                blind,
+                holder_blinded: holder_blinded.as_deref(),
+                require_verification_id: self.policy.require_verification_id,
+                max_attempts: self.max_attempts(),
+                lockout_threshold: limit(self.policy.lockout_threshold),
+                lock_until: self.now + self.policy.lockout,
+                registration_hash: self.registration,
+                token_hash: token.hash(),
+                token_expires_at: self.now + ttl,
+                keep_until: self.now + self.policy.signup_token_ttl,
+            },
+        )
+        .map_err(super::register::already_registered)?;
+        let flow = match row.verdict.as_str() {
+            "signup" => VerifiedFlow::Signup,
+            "activation" => VerifiedFlow::Activation,
+            refusal => {
+                let reason = match refusal {
+                    "not_found" => RejectReason::NotFound,
+                    "expired" => RejectReason::Expired,
+                    "wrong_code" => RejectReason::WrongCode,
+                    "already_used" => RejectReason::AlreadyUsed,
+                    "too_many_attempts" => RejectReason::TooManyAttempts,
+                    "other_send" => RejectReason::OtherSend,
+                    "locked" => RejectReason::Locked(row.locked_until.unwrap_or(self.now)),
+                    other => {
+                        return Err(FlowError::Database(db::DbError::Query(
+                            diesel::result::Error::DeserializationError(
+                                format!("signup_otp_verify answered {other:?}").into(),
+                            ),
+                        )));
+                    }
+                };
+                let lock = row.new_lock_until.map(|until| NewLock {
+                    until,
+                    recent_locks: row.recent_locks.unwrap_or(0),
+                });
+                return Ok((Err(reason), lock));
+            }
+        };
+        let outcome = match (row.account_id, row.account_email, row.account_created_at) {
+            (Some(id), Some(email), Some(created_at)) => {
+                VerifiedOutcome::Registered(AccountRecord {
+                    id: match self.user_type {
+                        UserType::Live => AccountId::Live(id),
+                        UserType::Demo => AccountId::Demo(id),
+                    },
+                    email,
+                    full_name: row.account_full_name,
+                    is_active: true,
+                    created_at,
+                })
+            }
+            _ => VerifiedOutcome::Token {
+                token: token.expose().to_owned(),
+                expires_in: ttl,
+            },
+        };
+        Ok((Ok((flow, outcome)), None))
     }
 
     /// The code against the identity's live code, `signup_otps` first. Both

@@ -11,6 +11,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use lettre::message::{Mailbox, MultiPart};
+use lettre::transport::smtp::PoolConfig;
 use lettre::{AsyncFileTransport, AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 
 use crate::domain::{EmailAddress, Locale, OtpCode};
@@ -24,6 +25,8 @@ pub struct MailConfig {
     pub retry_initial: Duration,
     /// The longest wait between two retries.
     pub retry_max: Duration,
+    /// Deliveries under way at once, and the SMTP connections kept for them.
+    pub max_in_flight: u32,
 }
 
 impl MailConfig {
@@ -168,6 +171,7 @@ impl Mailer {
             MailTransport::Smtp { url, timeout } => Backend::Smtp(
                 AsyncSmtpTransport::<Tokio1Executor>::from_url(url)?
                     .timeout(Some(*timeout))
+                    .pool_config(PoolConfig::new().max_size(config.max_in_flight.max(1)))
                     .build(),
             ),
         };
@@ -239,6 +243,7 @@ mod tests {
             from: "Signup <no-reply@example.com>".parse().unwrap(),
             retry_initial: Duration::from_secs(1),
             retry_max: Duration::from_secs(1),
+            max_in_flight: 4,
         })
     }
 

@@ -28,6 +28,7 @@ mod register;
 mod rotation;
 mod send_otp;
 mod signup;
+mod statements;
 mod storage;
 mod support;
 mod try_page;

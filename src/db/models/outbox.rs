@@ -11,7 +11,7 @@ use crate::db::sql::{Bind, Statement};
 use crate::db::schema::email_outbox;
 use crate::db::{DbConnection, write_transaction};
 
-#[derive(Debug, Clone, Queryable, Selectable, Identifiable)]
+#[derive(Debug, Clone, Queryable, QueryableByName, Selectable, Identifiable)]
 #[diesel(table_name = email_outbox, check_for_backend(diesel::pg::Pg, diesel::sqlite::Sqlite))]
 pub struct OutboxMessage {
     pub id: i64,
@@ -150,21 +150,14 @@ impl OutboxMessage {
     ) -> QueryResult<Vec<OutboxMessage>> {
         use crate::db::schema::email_outbox::dsl::*;
         match conn {
-            DbConnection::Pg(pg) => pg.transaction(|pg| {
-                let ids: Vec<i64> = email_outbox
-                    .filter(pending())
-                    .filter(next_attempt_at.le(now))
-                    .order(next_attempt_at.asc())
-                    .limit(limit)
-                    .select(id)
-                    .for_update()
-                    .skip_locked()
-                    .load(pg)?;
-                diesel::update(email_outbox.filter(id.eq_any(&ids)))
-                    .set(next_attempt_at.eq(lease_until))
-                    .returning(OutboxMessage::as_returning())
-                    .get_results(pg)
-            }),
+            // One statement: the due rows nobody else holds, leased and returned.
+            DbConnection::Pg(pg) => Statement::new(
+                "UPDATE email_outbox SET next_attempt_at = ? WHERE id IN (SELECT id FROM \
+                 email_outbox WHERE status IN ('queued', 'retrying') AND next_attempt_at <= ? \
+                 ORDER BY next_attempt_at LIMIT ? FOR UPDATE SKIP LOCKED) RETURNING *",
+                vec![Bind::Time(lease_until), Bind::Time(now), Bind::Long(limit)],
+            )
+            .get_rows(pg),
             DbConnection::Sqlite(_) => write_transaction(conn, |conn| {
                 let ids: Vec<i64> = email_outbox
                     .filter(pending())
@@ -199,6 +192,38 @@ impl OutboxMessage {
             vec![Bind::Time(at), Bind::Text(&reply), Bind::Long(message_id)],
         )
         .execute(conn)
+    }
+
+    /// [`OutboxMessage::mark_delivered`] for several messages, each `(id, reply)`,
+    /// recorded at `at`: one statement on PostgreSQL, one transaction on SQLite.
+    pub fn mark_delivered_all(
+        conn: &mut DbConnection,
+        delivered: &[(i64, String)],
+        at: NaiveDateTime,
+    ) -> QueryResult<usize> {
+        match conn {
+            DbConnection::Pg(pg) => {
+                let rows: Vec<serde_json::Value> = delivered
+                    .iter()
+                    .map(|(id, reply)| serde_json::json!({ "id": id, "reply": clip(reply) }))
+                    .collect();
+                let rows = serde_json::Value::Array(rows).to_string();
+                Statement::new(
+                    "UPDATE email_outbox AS o SET status = 'delivered', payload = NULL, \
+                     finished_at = ?, relay_reply = d.reply, attempts = o.attempts + 1 FROM \
+                     json_to_recordset(?::json) AS d(id bigint, reply text) WHERE o.id = d.id",
+                    vec![Bind::Time(at), Bind::Text(&rows)],
+                )
+                .execute_pg(pg)
+            }
+            DbConnection::Sqlite(_) => write_transaction(conn, |conn| {
+                let mut changed = 0;
+                for (id, reply) in delivered {
+                    changed += Self::mark_delivered(conn, *id, at, reply)?;
+                }
+                Ok(changed)
+            }),
+        }
     }
 
     /// Ends a message that will not be delivered: `abandoned` (with why) or

@@ -71,6 +71,7 @@ pub fn test_config(db: &TestDb, smtp: &SmtpListener) -> Config {
         from: "signup-otp <no-reply@example.com>".parse().unwrap(),
         retry_initial: Duration::from_millis(50),
         retry_max: Duration::from_millis(400),
+        max_in_flight: 16,
     };
     config.mail_transport_chosen = true;
     config.otp_secret = OtpSecret::new(SECRET.as_bytes().to_vec());
