@@ -244,3 +244,80 @@ pub fn counted(
     )
     .get_row(conn)
 }
+
+/// `signup_otp_register`: `registered` with the account, or `invalid_token`.
+#[derive(Debug, diesel::QueryableByName)]
+pub struct RegisterRow {
+    #[diesel(sql_type = Text)]
+    pub outcome: String,
+    #[diesel(sql_type = Nullable<Integer>)]
+    pub account_id: Option<i32>,
+    #[diesel(sql_type = Nullable<Text>)]
+    pub account_email: Option<String>,
+    #[diesel(sql_type = Nullable<Text>)]
+    pub account_full_name: Option<String>,
+    #[diesel(sql_type = Nullable<Timestamp>)]
+    pub account_created_at: Option<NaiveDateTime>,
+}
+
+/// Register with a signup token, as one statement. An address registered
+/// meanwhile fails with a unique violation and changes nothing.
+pub fn register(
+    conn: &mut PgConnection,
+    token_hash: &[u8],
+    email: &str,
+    user_type: &str,
+    now: NaiveDateTime,
+    hashed_password: &str,
+    full_name: Option<&str>,
+) -> QueryResult<RegisterRow> {
+    Statement::new(
+        "SELECT outcome, account_id, account_email, account_full_name, account_created_at \
+         FROM signup_otp_register(?, ?, ?, ?, ?, ?)",
+        vec![
+            Bind::Bytes(token_hash),
+            Bind::Text(email),
+            Bind::Text(user_type),
+            Bind::Time(now),
+            Bind::Text(hashed_password),
+            Bind::MaybeText(full_name),
+        ],
+    )
+    .get_row(conn)
+}
+
+/// Whether a signup token is good now, and whether the address's account (if
+/// any) is active: what register checks before it spends a password hash.
+#[derive(Debug, diesel::QueryableByName)]
+pub struct TokenCheckRow {
+    #[diesel(sql_type = diesel::sql_types::Bool)]
+    pub good: bool,
+    #[diesel(sql_type = diesel::sql_types::Bool)]
+    pub active: bool,
+}
+
+pub fn check_token(
+    conn: &mut PgConnection,
+    token_hash: &[u8],
+    email: &str,
+    user_type: &str,
+    now: NaiveDateTime,
+) -> QueryResult<TokenCheckRow> {
+    let binds = vec![
+        Bind::Bytes(token_hash),
+        Bind::Text(email),
+        Bind::Text(user_type),
+        Bind::Time(now),
+        Bind::Text(email),
+    ];
+    let sql = if user_type == "live" {
+        "SELECT EXISTS (SELECT 1 FROM signup_tokens WHERE token_hash = ? AND email = ? AND \
+         user_type = ? AND expires_at > ?) AS good, coalesce((SELECT is_active FROM users \
+         WHERE email = ?), false) AS active"
+    } else {
+        "SELECT EXISTS (SELECT 1 FROM signup_tokens WHERE token_hash = ? AND email = ? AND \
+         user_type = ? AND expires_at > ?) AS good, coalesce((SELECT is_active FROM \
+         demo_users WHERE email = ?), false) AS active"
+    };
+    Statement::new(sql, binds).get_row(conn)
+}

@@ -312,10 +312,16 @@ fn windows(
     user_type: UserType,
     requester: &Requester,
 ) -> diesel::QueryResult<(Option<SendLimit>, Option<SendLimit>)> {
-    Ok((
-        SendLimit::find(conn, mailbox, user_type, MAILBOX_WIDE)?,
-        SendLimit::find(conn, mailbox, user_type, requester.as_str())?,
-    ))
+    let mut wide = None;
+    let mut own = None;
+    for row in SendLimit::find_both(conn, mailbox, user_type, requester.as_str())? {
+        if row.requester == MAILBOX_WIDE {
+            wide = Some(row);
+        } else {
+            own = Some(row);
+        }
+    }
+    Ok((wide, own))
 }
 
 /// A stored record as the throttle counts it.

@@ -17,7 +17,7 @@ use super::issue::{self, Issue};
 use super::token::Opaque;
 use super::{FlowError, Inner, TokenError};
 use crate::db::models::{
-    Account, AccountRecord, NewAccount, Otp, PendingRegistration, SignupOtp, SignupToken,
+    Account, AccountId, AccountRecord, NewAccount, Otp, PendingRegistration, SignupOtp, SignupToken,
 };
 use crate::db::{self, DbConnection};
 use crate::domain::{EmailAddress, FullName, Locale, OtpCode, Password, Requester, UserType};
@@ -109,22 +109,53 @@ async fn with_token(
         ..
     } = registration;
     let now = inner.clock.now();
-    let account = {
+    let active = {
         let email = email.clone();
         db::run(&inner.pool, move |conn| {
-            if !SignupToken::is_good(conn, &token_hash, &email, user_type, now)? {
+            let (good, active) = match conn {
+                DbConnection::Pg(conn) => {
+                    let row = db::functions::check_token(
+                        conn,
+                        &token_hash,
+                        email.as_str(),
+                        user_type.as_str(),
+                        now,
+                    )?;
+                    (row.good, row.active)
+                }
+                conn => (
+                    SignupToken::is_good(conn, &token_hash, &email, user_type, now)?,
+                    Account::find(conn, user_type, &email)?.is_some_and(|a| a.is_active),
+                ),
+            };
+            if !good {
                 return Err(FlowError::InvalidSignupToken(TokenError::Unknown));
             }
-            Ok(Account::find(conn, user_type, &email)?)
+            Ok(active)
         })
         .await?
     };
     // Only a holder of a good token learns that the address is registered.
-    if account.is_some_and(|account| account.is_active) {
+    if active {
         return Err(FlowError::AlreadyRegistered);
     }
     let hashed = inner.passwords.hash(password).await?;
     let account = db::run(&inner.pool, move |conn| {
+        let conn = match conn {
+            DbConnection::Pg(conn) => {
+                let full_name = full_name.as_ref().map(FullName::as_str);
+                return register_in_one_statement(
+                    conn,
+                    &token_hash,
+                    &email,
+                    user_type,
+                    now,
+                    &hashed,
+                    full_name,
+                );
+            }
+            conn => conn,
+        };
         db::write_transaction(conn, |conn| {
             let Some(verified_at) = SignupToken::take(conn, &token_hash, &email, user_type, now)?
             else {
@@ -141,6 +172,44 @@ async fn with_token(
 }
 
 /// A new active account, or the inactive one activated with the new password.
+/// Register with a token as one statement on PostgreSQL (`signup_otp_register`,
+/// the same steps as the transaction in [`with_token`]).
+fn register_in_one_statement(
+    conn: &mut diesel::PgConnection,
+    token_hash: &[u8],
+    email: &EmailAddress,
+    user_type: UserType,
+    now: chrono::NaiveDateTime,
+    hashed: &str,
+    full_name: Option<&str>,
+) -> Result<AccountRecord, FlowError> {
+    let row = db::functions::register(
+        conn,
+        token_hash,
+        email.as_str(),
+        user_type.as_str(),
+        now,
+        hashed,
+        full_name,
+    )
+    .map_err(already_registered)?;
+    match (row.outcome.as_str(), row.account_id, row.account_created_at) {
+        ("registered", Some(id), Some(created_at)) => Ok(AccountRecord {
+            id: match user_type {
+                UserType::Live => AccountId::Live(id),
+                UserType::Demo => AccountId::Demo(id),
+            },
+            email: row
+                .account_email
+                .unwrap_or_else(|| email.as_str().to_owned()),
+            full_name: row.account_full_name,
+            is_active: true,
+            created_at,
+        }),
+        _ => Err(FlowError::InvalidSignupToken(TokenError::Unknown)),
+    }
+}
+
 fn create_or_activate(
     conn: &mut DbConnection,
     email: &EmailAddress,

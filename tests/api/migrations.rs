@@ -89,8 +89,17 @@ on_both_backends! {
         let pool = db::build_pool(&test_db.url, 1, Duration::from_secs(5));
         let mut conn = pool.get().unwrap();
         db::run_migrations(&mut conn).unwrap();
-        let last = db::revert_last_migration(&mut conn).unwrap();
-        assert_eq!(last, "20261206000009", "the delivery records' migration is the last");
+        // Back to just before the delivery records' migration.
+        for _ in 0..migration_count() {
+            if db::revert_last_migration(&mut conn).unwrap() == "20261206000009" {
+                break;
+            }
+        }
+        assert_eq!(
+            db::applied_migrations(&mut conn).unwrap().len(),
+            8,
+            "the delivery records' migration is the ninth"
+        );
         let blob = match backend {
             crate::helpers::Backend::Sqlite => "X'00'",
             crate::helpers::Backend::Postgres => "'\\x00'::bytea",

@@ -92,7 +92,7 @@ fn database(
             retry_after: Duration::from_secs(refusal.retry_after_secs.unwrap().unsigned_abs()),
         };
     }
-    let counted = |record: Option<&SendWindow>| {
+    let mut counted = |record: Option<&SendWindow>| {
         let row = functions::counted(conn, record.map(args), now()).unwrap();
         SendWindow {
             last_sent_at: row.n_last_sent_at,

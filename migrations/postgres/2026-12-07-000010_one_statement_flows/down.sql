@@ -1,3 +1,4 @@
+DROP FUNCTION signup_otp_register;
 DROP FUNCTION signup_otp_verify;
 DROP FUNCTION signup_otp_check;
 DROP FUNCTION signup_otp_send;

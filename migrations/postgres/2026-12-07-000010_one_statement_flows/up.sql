@@ -483,3 +483,85 @@ BEGIN
     DELETE FROM pending_registrations WHERE email = p_email AND user_type = p_user_type;
 END
 $$;
+
+-- Register with a signup token (flows::register): the token used up, the
+-- account created active with the password, or an inactive one activated (its
+-- code deleted), pending registrations for the address dropped, and the
+-- verified signup code linked. outcome is 'registered', or 'invalid_token' when
+-- the token is unknown, used or expired. An address registered meanwhile raises
+-- unique_violation, so that the token is kept for nothing.
+CREATE FUNCTION signup_otp_register(
+    p_token_hash bytea, p_email text, p_user_type text, p_now timestamp,
+    p_hashed_password text, p_full_name text,
+    OUT outcome text, OUT account_id integer, OUT account_email varchar,
+    OUT account_full_name varchar, OUT account_created_at timestamp)
+LANGUAGE plpgsql AS $$
+DECLARE
+    v_verified_at timestamp;
+    v_active boolean;
+BEGIN
+    DELETE FROM signup_tokens
+        WHERE token_hash = p_token_hash AND email = p_email AND user_type = p_user_type
+        AND expires_at > p_now
+        RETURNING verified_at INTO v_verified_at;
+    IF NOT FOUND THEN
+        outcome := 'invalid_token';
+        RETURN;
+    END IF;
+    IF p_user_type = 'live' THEN
+        SELECT u.id, u.is_active INTO account_id, v_active FROM users u WHERE u.email = p_email;
+    ELSE
+        SELECT u.id, u.is_active INTO account_id, v_active FROM demo_users u WHERE u.email = p_email;
+    END IF;
+    IF v_active THEN
+        RAISE unique_violation USING MESSAGE = 'the address is registered';
+    ELSIF account_id IS NOT NULL THEN
+        IF p_user_type = 'live' THEN
+            UPDATE users SET is_active = true, hashed_password = p_hashed_password,
+                    full_name = coalesce(p_full_name, full_name)
+                WHERE id = account_id AND is_active = false
+                RETURNING email, full_name, created_at
+                INTO account_email, account_full_name, account_created_at;
+        ELSE
+            UPDATE demo_users SET is_active = true, hashed_password = p_hashed_password,
+                    full_name = coalesce(p_full_name, full_name)
+                WHERE id = account_id AND is_active = false
+                RETURNING email, full_name, created_at
+                INTO account_email, account_full_name, account_created_at;
+        END IF;
+        IF NOT FOUND THEN
+            RAISE unique_violation USING MESSAGE = 'the account was activated meanwhile';
+        END IF;
+        IF p_user_type = 'live' THEN
+            DELETE FROM otps WHERE user_id = account_id;
+        ELSE
+            DELETE FROM otps WHERE demo_user_id = account_id;
+        END IF;
+    ELSIF p_user_type = 'live' THEN
+        INSERT INTO users (email, user_type, hashed_password, full_name, is_active, created_at)
+            VALUES (p_email, 'live', p_hashed_password, p_full_name, true, p_now)
+            RETURNING id INTO account_id;
+    ELSE
+        INSERT INTO demo_users (email, hashed_password, full_name, is_active, created_at)
+            VALUES (p_email, p_hashed_password, p_full_name, true, p_now)
+            RETURNING id INTO account_id;
+    END IF;
+    IF account_email IS NULL THEN
+        account_email := p_email;
+        account_full_name := p_full_name;
+        account_created_at := p_now;
+    END IF;
+    DELETE FROM pending_registrations WHERE email = p_email AND user_type = p_user_type;
+    IF p_user_type = 'live' THEN
+        UPDATE signup_otps SET is_verified = true, verified_at = v_verified_at, user_id = account_id
+            WHERE email = p_email AND user_type = p_user_type
+            AND user_id IS NULL AND demo_user_id IS NULL;
+    ELSE
+        UPDATE signup_otps SET is_verified = true, verified_at = v_verified_at,
+                demo_user_id = account_id
+            WHERE email = p_email AND user_type = p_user_type
+            AND user_id IS NULL AND demo_user_id IS NULL;
+    END IF;
+    outcome := 'registered';
+END
+$$;

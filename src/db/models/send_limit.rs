@@ -56,6 +56,22 @@ impl SendLimit {
             .optional()
     }
 
+    /// The mailbox-wide record and `requester`'s, in one query (either may be
+    /// missing).
+    pub fn find_both(
+        conn: &mut DbConnection,
+        mailbox: &str,
+        user_type: UserType,
+        requester: &str,
+    ) -> QueryResult<Vec<SendLimit>> {
+        otp_send_limits::table
+            .filter(otp_send_limits::email.eq(mailbox))
+            .filter(otp_send_limits::user_type.eq(user_type.as_str()))
+            .filter(otp_send_limits::requester.eq_any([MAILBOX_WIDE, requester]))
+            .select(SendLimit::as_select())
+            .load(conn)
+    }
+
     /// Inserts the first record for an identity; returns `false` if a concurrent
     /// send inserted one first (`ON CONFLICT DO NOTHING`, so the transaction
     /// stays usable and the caller can re-read the winner's record).
