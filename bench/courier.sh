@@ -8,13 +8,13 @@
 #   BENCH_DATABASE_URL=postgres://postgres@127.0.0.1:5432/postgres bench/courier.sh [DURATION] [CONNECTIONS]
 #
 # BENCH_COURIER_CASES lists "delay_ms:in_flight" pairs (MAIL_MAX_IN_FLIGHT);
-# the default measures the default setting against a relay that answers at once,
-# and 16 and 64 in flight against a relay that takes 200 ms.
+# the default measures 16, 32 (the default setting) and 64 in flight against a
+# relay that answers at once and against one that takes 200 ms per message.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DURATION="${1:-20}"
 CONNECTIONS="${2:-16}"
-CASES="${BENCH_COURIER_CASES:-0:16 200:16 200:64}"
+CASES="${BENCH_COURIER_CASES:-0:16 0:32 0:64 200:16 200:32 200:64}"
 : "${BENCH_DATABASE_URL:?set BENCH_DATABASE_URL, e.g. postgres://postgres@127.0.0.1:5432/postgres}"
 
 . bench/lib.sh
@@ -30,7 +30,7 @@ backlog() {
 run() { # delay_ms in_flight
     local delay=$1 in_flight=$2 smtp_port smtp_pid db_url line start drained waiting sent
     smtp_port=$(free_port)
-    python3 bench/slow_smtp.py "$smtp_port" "$delay" > "$WORK/smtp.out" &
+    python3 bench/slow_smtp.py "$smtp_port" "$delay" > "$WORK/smtp.out" 2>/dev/null &
     smtp_pid=$!
     db_url=$(fresh_database postgres "signup_otp_courier_$$")
     start_service "$db_url" MAIL_TRANSPORT=smtp SMTP_URL="smtp://127.0.0.1:$smtp_port" \

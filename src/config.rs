@@ -75,7 +75,7 @@ pub struct Settings {
 
     /// Emails the courier delivers at once (also the SMTP connections it keeps open): the
     /// delivery rate is about this many divided by the relay's time per message.
-    #[arg(long, env = "MAIL_MAX_IN_FLIGHT", default_value_t = 16,
+    #[arg(long, env = "MAIL_MAX_IN_FLIGHT", default_value_t = 32,
           value_parser = in_range::<u32>(1, 256))]
     pub mail_max_in_flight: u32,
 

@@ -3,6 +3,7 @@
 //! standard output, a folder of `.eml` files, or an SMTP relay through lettre's
 //! pooled async transport. The courier is its only caller.
 
+mod smtp;
 mod templates;
 
 use std::fmt;
@@ -11,8 +12,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use lettre::message::{Mailbox, MultiPart};
-use lettre::transport::smtp::PoolConfig;
-use lettre::{AsyncFileTransport, AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
+use lettre::{AsyncFileTransport, AsyncTransport, Message, Tokio1Executor};
 
 use crate::domain::{EmailAddress, Locale, OtpCode};
 
@@ -105,6 +105,10 @@ pub enum MailError {
     Stdout(#[from] std::io::Error),
     #[error("invalid recipient address")]
     Address(#[from] lettre::address::AddressError),
+    #[error("could not reach the SMTP relay")]
+    Relay(#[source] std::io::Error),
+    #[error("invalid SMTP_URL: {0}")]
+    Url(String),
 }
 
 impl MailError {
@@ -155,7 +159,7 @@ pub struct Mailer {
 enum Backend {
     Stdout,
     File(AsyncFileTransport<Tokio1Executor>),
-    Smtp(AsyncSmtpTransport<Tokio1Executor>),
+    Smtp(std::sync::Arc<smtp::SmtpPool>),
 }
 
 impl Mailer {
@@ -168,12 +172,9 @@ impl Mailer {
                 std::fs::create_dir_all(dir)?;
                 Backend::File(AsyncFileTransport::new(dir))
             }
-            MailTransport::Smtp { url, timeout } => Backend::Smtp(
-                AsyncSmtpTransport::<Tokio1Executor>::from_url(url)?
-                    .timeout(Some(*timeout))
-                    .pool_config(PoolConfig::new().max_size(config.max_in_flight.max(1)))
-                    .build(),
-            ),
+            MailTransport::Smtp { url, timeout } => Backend::Smtp(std::sync::Arc::new(
+                smtp::SmtpPool::from_url(url, *timeout, config.max_in_flight)?,
+            )),
         };
         Ok(Self {
             from: config.from.0.clone(),
@@ -218,8 +219,8 @@ impl Mailer {
                 let id = transport.send(message).await?;
                 format!("written to {id}.eml")
             }
-            Backend::Smtp(transport) => {
-                let response = transport.send(message).await?;
+            Backend::Smtp(pool) => {
+                let response = pool.send(message.envelope(), &message.formatted()).await?;
                 let lines: Vec<&str> = response.message().collect();
                 format!("{} {}", response.code(), lines.join(" "))
             }
