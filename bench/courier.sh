@@ -28,7 +28,7 @@ backlog() {
 }
 
 run() { # delay_ms in_flight
-    local delay=$1 in_flight=$2 smtp_port smtp_pid db_url line start drained waiting sent
+    local delay=$1 in_flight=$2 smtp_port smtp_pid db_url line start drained waiting sent at_end
     smtp_port=$(free_port)
     python3 bench/slow_smtp.py "$smtp_port" "$delay" > "$WORK/smtp.out" 2>/dev/null &
     smtp_pid=$!
@@ -38,6 +38,7 @@ run() { # delay_ms in_flight
     line=$(wrk -t2 -c"$CONNECTIONS" -d"${DURATION}s" -s bench/send_otp.lua "$API_URL" | grep '^RESULT' | cut -d' ' -f2)
     start=$(date +%s.%N)
     waiting=$(backlog)
+    at_end=$waiting
     # Polls the outbox until it is empty (or two minutes have passed).
     while [ "$waiting" != 0 ] && python3 -c "import sys,time; sys.exit(time.time() - $start > 120)"; do
         sleep 0.2
@@ -49,19 +50,22 @@ run() { # delay_ms in_flight
     sent=$(cat "$WORK/smtp.out")
     drop_database postgres "signup_otp_courier_$$"
     IFS=, read -r requests errors p50 p99 p999 secs <<< "$line"
-    python3 - "$delay" "$in_flight" "$requests" "$secs" "$errors" "$sent" "$drained" "$waiting" <<'PY'
+    python3 - "$delay" "$in_flight" "$requests" "$secs" "$errors" "$sent" "$drained" "$waiting" "$at_end" <<'PY'
 import sys
-delay, in_flight, requests, secs, errors, sent, drained, waiting = sys.argv[1:]
-requests, secs, sent, drained = int(requests), float(secs), int(sent or 0), float(drained)
+delay, in_flight, requests, secs, errors, sent, drained, waiting, at_end = sys.argv[1:]
+requests, secs, sent, drained, at_end = int(requests), float(secs), int(sent or 0), float(drained), int(at_end)
+during = requests - at_end
+drain_rate = (at_end - int(waiting)) / drained if drained > 0 else 0
 print(f"| {delay:>6} ms | {in_flight:>9} | {requests / secs:>8.0f} | {errors:>6} | {requests:>8} | {sent:>8} "
-      f"| {drained if waiting == '0' else f'>{drained} ({waiting} left)':>12} | {sent / (secs + drained):>10.0f} |")
+      f"| {during / secs:>8.0f} | {at_end:>8} "
+      f"| {drained if waiting == '0' else f'>{drained} ({waiting} left)':>12} | {drain_rate:>8.0f} | {sent / (secs + drained):>10.0f} |")
 PY
 }
 
 echo "courier: ${DURATION}s send-otp flood, ${CONNECTIONS} connections, PostgreSQL, $(nproc) cores, $(date -u +%F)"
 echo
-echo '| relay delay | in flight | API req/s | errors | accepted | emails | drained after (s) | emails/s |'
-echo '|------------:|----------:|----------:|-------:|---------:|-------:|------------------:|---------:|'
+echo '| relay delay | in flight | API req/s | errors | accepted | emails | emails/s during the flood | waiting at its end | drained after (s) | emails/s draining | emails/s overall |'
+echo '|------------:|----------:|----------:|-------:|---------:|-------:|---------:|---------:|------------------:|---------:|---------:|'
 for case in $CASES; do
     run "${case%%:*}" "${case##*:}"
 done

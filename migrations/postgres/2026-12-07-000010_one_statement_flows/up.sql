@@ -126,7 +126,7 @@ BEGIN
             FOR UPDATE;
         SELECT * INTO v_own FROM otp_send_limits
             WHERE email = p_mailbox AND user_type = p_user_type AND requester = p_requester;
-        SELECT * INTO v_refusal FROM signup_otp_throttle(
+        v_refusal := signup_otp_throttle(
             v_mailbox.last_sent_at, v_mailbox.day_started_at, v_mailbox.sends_in_day,
             v_own.last_sent_at, v_own.window_started_at, v_own.sends_in_window,
             v_own.day_started_at, v_own.sends_in_day,
@@ -137,7 +137,7 @@ BEGIN
             retry_after_secs := v_refusal.retry_after_secs;
             RETURN;
         END IF;
-        SELECT * INTO v_next FROM signup_otp_counted(
+        v_next := signup_otp_counted(
             v_mailbox.last_sent_at, v_mailbox.window_started_at, v_mailbox.sends_in_window,
             v_mailbox.day_started_at, v_mailbox.sends_in_day, p_now);
         IF v_mailbox.email IS NOT NULL THEN
@@ -163,7 +163,7 @@ BEGIN
             RETURN;
         END IF;
     END LOOP;
-    SELECT * INTO v_next FROM signup_otp_counted(
+    v_next := signup_otp_counted(
         v_own.last_sent_at, v_own.window_started_at, v_own.sends_in_window,
         v_own.day_started_at, v_own.sends_in_day, p_now);
     INSERT INTO otp_send_limits (email, user_type, requester, last_sent_at, window_started_at,
