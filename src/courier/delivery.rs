@@ -22,7 +22,6 @@ use crate::mail::Mailer;
 /// How often a courier looks for due messages when nothing wakes it: the delay
 /// after which another instance picks up messages queued by one that stopped.
 const POLL: Duration = Duration::from_secs(1);
-/// Messages claimed at once.
 
 /// How the courier retries.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

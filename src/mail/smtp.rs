@@ -27,9 +27,12 @@ use tokio::net::TcpStream;
 
 use super::MailError;
 
-/// A connection idle for longer than this is checked (NOOP) before it is used.
-const TRUSTED_IDLE: Duration = Duration::from_secs(5);
-/// Idle connections older than this are closed rather than reused: relays
+/// A connection idle for longer than this is checked (NOOP) before it is used;
+/// one used this recently (under load: all of them) goes straight back to work.
+const TRUSTED_IDLE: Duration = Duration::from_secs(1);
+/// How long that check may take before the connection is given up for a new one.
+const CHECK_TIMEOUT: Duration = Duration::from_secs(2);
+/// Idle connections older than this are dropped rather than reused: relays
 /// close quiet sessions after a few minutes.
 const MAX_IDLE: Duration = Duration::from_secs(60);
 
@@ -112,16 +115,18 @@ impl SmtpPool {
     /// Sends one message over an idle connection or a new one, within the
     /// timeout; the connection goes back to the pool unless it broke.
     pub async fn send(&self, envelope: &Envelope, message: &[u8]) -> Result<Response, MailError> {
-        let work = async {
-            let mut conn = self.checkout().await?;
+        let mut conn = self.checkout().await?;
+        let exchange = async {
             let sent = conn.send(envelope, message).await;
-            if !conn.has_broken() {
-                self.checkin(conn);
-            }
-            sent.map_err(MailError::Smtp)
+            (sent, conn)
         };
-        match tokio::time::timeout(self.timeout, work).await {
-            Ok(result) => result,
+        match tokio::time::timeout(self.timeout, exchange).await {
+            Ok((sent, conn)) => {
+                if !conn.has_broken() {
+                    self.checkin(conn);
+                }
+                sent.map_err(MailError::Smtp)
+            }
             Err(_) => Err(MailError::Relay(std::io::Error::new(
                 std::io::ErrorKind::TimedOut,
                 format!("no answer from the SMTP relay within {:?}", self.timeout),
@@ -135,14 +140,19 @@ impl SmtpPool {
                 return self.connect().await;
             };
             let idle = since.elapsed();
+            // An old or broken connection is dropped, not QUIT: on a session a
+            // firewall dropped silently, waiting for QUIT's answer would use up
+            // the send's time.
             if conn.has_broken() || idle > MAX_IDLE {
-                conn.abort().await;
                 continue;
             }
-            if idle < TRUSTED_IDLE || conn.test_connected().await {
+            if idle < TRUSTED_IDLE
+                || tokio::time::timeout(CHECK_TIMEOUT, conn.test_connected())
+                    .await
+                    .unwrap_or(false)
+            {
                 return Ok(conn);
             }
-            conn.abort().await;
         }
     }
 
@@ -153,11 +163,49 @@ impl SmtpPool {
         }
     }
 
-    async fn connect(&self) -> Result<AsyncSmtpConnection, MailError> {
-        let tcp = TcpStream::connect((self.host.as_str(), self.port))
+    /// A TCP connection to the relay: each address the name resolves to in turn,
+    /// each given the whole timeout (as lettre does), so that one address that
+    /// drops packets (a broken IPv6 route) does not keep a working one from
+    /// being tried.
+    async fn dial(&self) -> Result<TcpStream, MailError> {
+        let addresses = tokio::net::lookup_host((self.host.as_str(), self.port))
             .await
             .map_err(MailError::Relay)?;
-        tcp.set_nodelay(true).map_err(MailError::Relay)?;
+        let mut last = std::io::Error::new(
+            std::io::ErrorKind::NotFound,
+            "the relay's name resolves to no address",
+        );
+        for address in addresses {
+            match tokio::time::timeout(self.timeout, TcpStream::connect(address)).await {
+                Ok(Ok(tcp)) => {
+                    tcp.set_nodelay(true).map_err(MailError::Relay)?;
+                    return Ok(tcp);
+                }
+                Ok(Err(error)) => last = error,
+                Err(_) => {
+                    last = std::io::Error::new(
+                        std::io::ErrorKind::TimedOut,
+                        format!("no connection to {address} within {:?}", self.timeout),
+                    );
+                }
+            }
+        }
+        Err(MailError::Relay(last))
+    }
+
+    async fn connect(&self) -> Result<AsyncSmtpConnection, MailError> {
+        let tcp = self.dial().await?;
+        match tokio::time::timeout(self.timeout, self.handshake(tcp)).await {
+            Ok(connected) => connected,
+            Err(_) => Err(MailError::Relay(std::io::Error::new(
+                std::io::ErrorKind::TimedOut,
+                format!("the SMTP relay did not greet within {:?}", self.timeout),
+            ))),
+        }
+    }
+
+    /// TLS (implicit or STARTTLS), EHLO and AUTH over a fresh connection.
+    async fn handshake(&self, tcp: TcpStream) -> Result<AsyncSmtpConnection, MailError> {
         let mut conn = match &self.tls {
             Tls::Wrapper => {
                 let peer = tcp.peer_addr().map_err(MailError::Relay)?;

@@ -266,3 +266,58 @@ async fn a_verify_racing_a_resend_never_marks_the_new_code_verified() {
         "the new code works"
     );
 }
+
+/// Concurrent guesses at a code's last attempt: a verify waits for the guess
+/// before it and sees the attempt it spent, so a right code that comes too late
+/// is refused exactly as a wrong one is (429 too_many_attempts), never told
+/// apart as "invalid" — which would let a swarm of parallel guesses find the
+/// code without spending attempts. PostgreSQL: the earlier guess is a test
+/// transaction that spends the last attempt and stays open until the verify
+/// waits on its row lock. (SQLite runs each verify whole under `BEGIN
+/// IMMEDIATE`, one at a time.)
+#[actix_web::test]
+#[cfg_attr(
+    not(postgres_tests),
+    ignore = "needs TEST_DATABASE_URL (a PostgreSQL server)"
+)]
+async fn a_right_code_racing_the_last_wrong_guess_is_refused_like_a_wrong_one() {
+    use diesel::prelude::*;
+
+    let app = TestApp::spawn(crate::helpers::Backend::Postgres).await;
+    let code = app.send_and_read_code("last@example.com", "live").await;
+    let wrong = wrong_code(&code);
+    for _ in 0..4 {
+        app.verify_otp("last@example.com", "live", &wrong)
+            .await
+            .assert_error(400, "invalid_otp");
+    }
+    let mut guess = app.conn();
+    diesel::sql_query("BEGIN").execute(&mut **guess).unwrap();
+    diesel::sql_query("UPDATE signup_otps SET attempts = attempts + 1 WHERE email = $1")
+        .bind::<diesel::sql_types::Text, _>("last@example.com")
+        .execute(&mut **guess)
+        .unwrap();
+
+    let verify = app.verify_otp("last@example.com", "live", &code);
+    let commit = async {
+        crate::helpers::eventually("the verify waits on the earlier guess's row lock", || {
+            crate::helpers::holds(app.with_conn(|conn| {
+                diesel::select(diesel::dsl::sql::<diesel::sql_types::BigInt>(
+                    "(SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() \
+                     AND wait_event_type = 'Lock')",
+                ))
+                .get_result::<i64>(conn)
+                .unwrap()
+                    > 0
+            }))
+        })
+        .await;
+        diesel::sql_query("COMMIT").execute(&mut **guess).unwrap();
+    };
+    let (verified, ()) = futures_util::join!(verify, commit);
+
+    verified.assert_error(429, "too_many_attempts");
+    let row = signup_row(&app, "last@example.com", UserType::Live).unwrap();
+    assert!(!row.is_verified);
+    assert_eq!(row.attempts, 5);
+}

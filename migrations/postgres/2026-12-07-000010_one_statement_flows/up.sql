@@ -318,14 +318,20 @@ BEGIN
     locked_until := NULL;
 
     -- Both lookups run whatever the case, so that the work is the same for an
-    -- address with or without an account.
-    SELECT * INTO v_signup FROM signup_otps WHERE email = p_email AND user_type = p_user_type;
+    -- address with or without an account. The code rows are locked: concurrent
+    -- verifies of one identity go one after another, each seeing the attempts
+    -- the one before spent. (Read unlocked, a right code that lost the race for
+    -- the last attempt answered "invalid" where a wrong one answered "too many
+    -- attempts", and a swarm of parallel guesses could find the code without
+    -- spending attempts.)
+    SELECT * INTO v_signup FROM signup_otps WHERE email = p_email AND user_type = p_user_type
+        FOR UPDATE;
     IF p_user_type = 'live' THEN
         SELECT u.id, u.is_active INTO v_account_id, v_active FROM users u WHERE u.email = p_email;
-        SELECT * INTO v_otp FROM otps WHERE user_id = v_account_id;
+        SELECT * INTO v_otp FROM otps WHERE user_id = v_account_id FOR UPDATE;
     ELSE
         SELECT u.id, u.is_active INTO v_account_id, v_active FROM demo_users u WHERE u.email = p_email;
-        SELECT * INTO v_otp FROM otps WHERE demo_user_id = v_account_id;
+        SELECT * INTO v_otp FROM otps WHERE demo_user_id = v_account_id FOR UPDATE;
     END IF;
 
     IF v_signup.id IS NOT NULL THEN
