@@ -122,3 +122,61 @@ on_both_backends! {
         assert!(responses.iter().all(|r| r.status == 200 || r.status == 400));
     }
 }
+
+/// A register with a token and a verify that finishes a registration for the
+/// same inactive account take the identity's code row before the account, in
+/// that order both, so they take turns instead of deadlocking (PostgreSQL). A
+/// test transaction holds the account's code row as such a verify would: the
+/// register waits on it before it touches the account.
+#[actix_web::test]
+#[cfg_attr(
+    not(postgres_tests),
+    ignore = "needs TEST_DATABASE_URL (a PostgreSQL server)"
+)]
+async fn a_register_takes_the_code_row_before_the_account() {
+    use diesel::prelude::*;
+    use signup_otp::db::models::AccountId;
+
+    let app = TestApp::spawn(crate::helpers::Backend::Postgres).await;
+    let created = create_account(&app, "turns@example.com", UserType::Live, false);
+    let AccountId::Live(id) = created.id else {
+        unreachable!("a live account")
+    };
+    let code = app.send_and_read_code("turns@example.com", "live").await;
+    let verified = app.verify_otp("turns@example.com", "live", &code).await;
+    let token = verified.body["signup_token"].as_str().unwrap().to_owned();
+    // A new code for the account, as a register without a token would make.
+    app.advance(std::time::Duration::from_secs(61));
+    assert_eq!(app.send_otp("turns@example.com", "live").await.status, 200);
+
+    let mut held = app.conn();
+    diesel::sql_query("BEGIN").execute(&mut **held).unwrap();
+    diesel::sql_query("SELECT id FROM otps WHERE user_id = $1 FOR UPDATE")
+        .bind::<diesel::sql_types::Integer, _>(id)
+        .execute(&mut **held)
+        .unwrap();
+
+    let register = app.register(json!({
+        "email": "turns@example.com", "user_type": "live", "password": PASSWORD,
+        "signup_token": token
+    }));
+    let meanwhile = async {
+        crate::helpers::until_a_request_waits_on_a_lock(&app, "the register").await;
+        let account_free = app.with_conn(|conn| {
+            diesel::sql_query("SELECT id FROM users WHERE id = $1 FOR UPDATE NOWAIT")
+                .bind::<diesel::sql_types::Integer, _>(id)
+                .execute(conn)
+                .is_ok()
+        });
+        diesel::sql_query("COMMIT").execute(&mut **held).unwrap();
+        account_free
+    };
+    let (registered, account_free) = futures_util::join!(register, meanwhile);
+
+    assert!(
+        account_free,
+        "the waiting register holds no lock on the account"
+    );
+    assert_eq!(registered.status, 201, "{}", registered.body);
+    assert!(account(&app, "turns@example.com", UserType::Live).is_active);
+}

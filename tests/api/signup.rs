@@ -235,7 +235,11 @@ async fn a_verify_racing_a_resend_never_marks_the_new_code_verified() {
         .unwrap();
 
     let verify = app.verify_otp("race@example.com", "live", &old);
-    let commit = commit_once_a_request_waits(&app, &mut resend, "the re-send's");
+    let commit = async {
+        crate::helpers::until_a_request_waits_on_a_lock(&app, "the verify, on the re-send's row")
+            .await;
+        diesel::sql_query("COMMIT").execute(&mut **resend).unwrap();
+    };
     let (verified, ()) = futures_util::join!(verify, commit);
 
     verified.assert_error(400, "invalid_otp");
@@ -285,34 +289,18 @@ async fn a_right_code_racing_the_last_wrong_guess_is_refused_like_a_wrong_one() 
         .unwrap();
 
     let verify = app.verify_otp("last@example.com", "live", &code);
-    let commit = commit_once_a_request_waits(&app, &mut guess, "the earlier guess's");
+    let commit = async {
+        crate::helpers::until_a_request_waits_on_a_lock(
+            &app,
+            "the verify, on the earlier guess's row",
+        )
+        .await;
+        diesel::sql_query("COMMIT").execute(&mut **guess).unwrap();
+    };
     let (verified, ()) = futures_util::join!(verify, commit);
 
     verified.assert_error(429, "too_many_attempts");
     let row = signup_row(&app, "last@example.com", UserType::Live).unwrap();
     assert!(!row.is_verified);
     assert_eq!(row.attempts, 5);
-}
-
-/// Commits the test transaction open on `held` once a request of the service
-/// waits on one of its row locks (PostgreSQL).
-async fn commit_once_a_request_waits(
-    app: &TestApp,
-    held: &mut r2d2::PooledConnection<signup_otp::db::ConnectionManager>,
-    whose: &str,
-) {
-    use diesel::prelude::*;
-    crate::helpers::eventually(&format!("the verify waits on {whose} row lock"), || {
-        crate::helpers::holds(app.with_conn(|conn| {
-            diesel::select(diesel::dsl::sql::<diesel::sql_types::BigInt>(
-                "(SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() \
-                 AND wait_event_type = 'Lock')",
-            ))
-            .get_result::<i64>(conn)
-            .unwrap()
-                > 0
-        }))
-    })
-    .await;
-    diesel::sql_query("COMMIT").execute(&mut ***held).unwrap();
 }

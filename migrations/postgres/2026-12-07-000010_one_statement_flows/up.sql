@@ -514,6 +514,18 @@ BEGIN
         outcome := 'invalid_token';
         RETURN;
     END IF;
+    -- The identity's code rows first, in the order verify takes them (then the
+    -- account): a register and a verify that finishes a registration for the
+    -- same address, or a send, take turns instead of deadlocking.
+    PERFORM 1 FROM signup_otps WHERE email = p_email AND user_type = p_user_type FOR UPDATE;
+    IF p_user_type = 'live' THEN
+        PERFORM 1 FROM otps WHERE user_id = (SELECT u.id FROM users u WHERE u.email = p_email)
+            FOR UPDATE;
+    ELSE
+        PERFORM 1 FROM otps
+            WHERE demo_user_id = (SELECT u.id FROM demo_users u WHERE u.email = p_email)
+            FOR UPDATE;
+    END IF;
     IF p_user_type = 'live' THEN
         SELECT u.id, u.is_active INTO account_id, v_active FROM users u WHERE u.email = p_email;
     ELSE

@@ -501,3 +501,21 @@ pub fn wrong_code(code: &str) -> String {
         .map(|b| char::from(if b == b'9' { b'0' } else { b + 1 }))
         .collect()
 }
+
+/// Returns once a request of the service waits on a row lock that a test
+/// transaction holds (PostgreSQL).
+pub async fn until_a_request_waits_on_a_lock(app: &TestApp, who: &str) {
+    use diesel::prelude::*;
+    eventually(&format!("{who} waits on a row lock"), || {
+        holds(app.with_conn(|conn| {
+            diesel::select(diesel::dsl::sql::<diesel::sql_types::BigInt>(
+                "(SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() \
+                 AND wait_event_type = 'Lock')",
+            ))
+            .get_result::<i64>(conn)
+            .unwrap()
+                > 0
+        }))
+    })
+    .await;
+}
