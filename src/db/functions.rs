@@ -158,8 +158,10 @@ pub fn verify(conn: &mut PgConnection, call: &VerifyCall<'_>) -> QueryResult<Ver
 }
 
 /// The send limits' decision as PostgreSQL makes it, for the test that holds it
-/// to `throttle::decide`. Records are (last_sent_at, window_started_at,
-/// sends_in_window, day_started_at, sends_in_day).
+/// to `throttle::decide` (the `test-support` feature, which only the tests turn
+/// on). Records are (last_sent_at, window_started_at, sends_in_window,
+/// day_started_at, sends_in_day).
+#[cfg(feature = "test-support")]
 pub type WindowArgs = (
     NaiveDateTime,
     NaiveDateTime,
@@ -168,6 +170,7 @@ pub type WindowArgs = (
     i32,
 );
 
+#[cfg(feature = "test-support")]
 #[derive(Debug, diesel::QueryableByName)]
 pub struct ThrottleRow {
     #[diesel(sql_type = Nullable<Text>)]
@@ -176,6 +179,7 @@ pub struct ThrottleRow {
     pub retry_after_secs: Option<i64>,
 }
 
+#[cfg(feature = "test-support")]
 #[derive(Debug, diesel::QueryableByName)]
 pub struct CountedRow {
     #[diesel(sql_type = Timestamp)]
@@ -191,6 +195,7 @@ pub struct CountedRow {
 }
 
 /// `signup_otp_throttle` for the records given (the policy as in [`SendCall`]).
+#[cfg(feature = "test-support")]
 #[allow(clippy::too_many_arguments)]
 pub fn throttle(
     conn: &mut PgConnection,
@@ -225,6 +230,7 @@ pub fn throttle(
 }
 
 /// `signup_otp_counted`: the record after one more send at `now`.
+#[cfg(feature = "test-support")]
 pub fn counted(
     conn: &mut PgConnection,
     current: Option<WindowArgs>,
