@@ -14,6 +14,13 @@ received = 0
 
 
 async def session(reader, writer):
+    try:
+        await conversation(reader, writer)
+    except (asyncio.CancelledError, ConnectionError):
+        pass  # stopped, or the client went away
+
+
+async def conversation(reader, writer):
     global received
     writer.write(b"220 bench-smtp ESMTP\r\n")
     await writer.drain()
@@ -27,8 +34,11 @@ async def session(reader, writer):
         elif command == "DATA":
             writer.write(b"354 go ahead\r\n")
             await writer.drain()
-            while (await reader.readline()) not in (b".\r\n", b""):
-                pass
+            # The whole body at once, up to the line holding only ".".
+            try:
+                await reader.readuntil(b"\r\n.\r\n")
+            except asyncio.IncompleteReadError:
+                break
             await asyncio.sleep(DELAY)
             received += 1
             writer.write(b"250 queued\r\n")
@@ -45,7 +55,7 @@ async def session(reader, writer):
 
 
 async def main():
-    server = await asyncio.start_server(session, "127.0.0.1", PORT)
+    server = await asyncio.start_server(session, "127.0.0.1", PORT, limit=1 << 20)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
