@@ -17,9 +17,11 @@ CONNECTIONS="${2:-16}"
 CASES="${BENCH_COURIER_CASES:-0:16 0:32 0:64 200:16 200:32 200:64}"
 : "${BENCH_DATABASE_URL:?set BENCH_DATABASE_URL, e.g. postgres://postgres@127.0.0.1:5432/postgres}"
 
+BIN_GIVEN=${BIN:-}
 . bench/lib.sh
 need_wrk
-build_release
+# BIN=/path/to/a/build measures that build instead of building this checkout.
+[ -n "${BIN_GIVEN:-}" ] || build_release
 WORK=$(mktemp -d)
 trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$WORK"' EXIT
 

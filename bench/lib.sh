@@ -1,7 +1,7 @@
 # Shared by the bench scripts: build, start and stop the service, fresh databases.
 # Loopback only; every run is bounded by its duration.
 
-BIN=target/release/signup-otp
+BIN=${BIN:-target/release/signup-otp}
 API_PID=""
 
 need_wrk() {
